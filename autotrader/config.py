@@ -1,0 +1,203 @@
+"""Settings, read once from the environment and `.env`, frozen, and validated up front.
+
+`load_settings()` returns a valid `Settings` or raises `ConfigError` with one line naming the
+setting, the value and what is allowed; it never lets a traceback reach the user.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from decimal import Decimal
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from autotrader.errors import ConfigError
+
+Mode = Literal["paper", "testnet", "real"]
+Feed = Literal["replay", "live"]
+Provider = Literal["openai", "openai-compatible", "offline"]
+
+# Binance spot kline intervals (seconds); the replay feed can aggregate 5m candles into any of
+# these that are multiples of the file's own step.
+TIMEFRAME_SECONDS: dict[str, int] = {
+    "1m": 60,
+    "3m": 180,
+    "5m": 300,
+    "15m": 900,
+    "30m": 1800,
+    "1h": 3600,
+    "2h": 7200,
+    "4h": 14400,
+    "6h": 21600,
+    "8h": 28800,
+    "12h": 43200,
+    "1d": 86400,
+}
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$")
+BUNDLED_CANDLES = "binance_BTCUSDT_5m_2025-09-06_2025-10-06.csv.gz"
+SECRET_FIELDS = frozenset({"openai_api_key", "exchange_api_key", "exchange_api_secret"})
+
+
+def bundled_data_path(name: str) -> Path:
+    """Path of a file shipped in autotrader/data (real recorded data, see its PROVENANCE.md)."""
+    return Path(str(files("autotrader.data").joinpath(name)))
+
+
+class Settings(BaseSettings):
+    """Every knob of autotrader; `.env.example` documents each one."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    # What to trade and how.
+    mode: Mode = "paper"
+    symbol: str = "BTC/USDT"
+    timeframe: str = "5m"
+    ohlcv_limit: int = Field(default=100, ge=20, le=1000)
+    deposit_cap_usdt: Decimal = Field(default=Decimal("5"), ge=0, allow_inf_nan=False)
+    feed: Feed | None = None
+    replay_path: Path | None = None
+
+    # Storage and logs.
+    db_path: Path = Path("autotrader.db")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # Exchange (testnet and real).
+    exchange_id: str = "binance"
+    exchange_api_key: SecretStr | None = None
+    exchange_api_secret: SecretStr | None = None
+
+    # Paper venue.
+    paper_start_usdt: Decimal = Field(default=Decimal("1000"), gt=0, allow_inf_nan=False)
+    fee_rate: Decimal = Field(default=Decimal("0.001"), ge=0, lt=Decimal("0.05"))
+    slippage: Decimal = Field(default=Decimal("0.0005"), ge=0, lt=Decimal("0.05"))
+    cap_price_buffer: Decimal = Field(default=Decimal("0.01"), ge=0, lt=Decimal("0.5"))
+    order_fraction: Decimal = Field(default=Decimal("0.1"), gt=0, le=1)
+
+    # Models.
+    model_provider: Literal["auto", "openai", "openai-compatible", "offline"] = "auto"
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model_planner: str = Field(default="gpt-5-mini", min_length=1)
+    openai_model_trader: str = Field(default="gpt-5", min_length=1)
+    openai_model_judge: str = Field(default="gpt-5-mini", min_length=1)
+    model_max_retries: int = Field(default=2, ge=0, le=10)
+    seed: int = 7
+
+    # Research loop.
+    experiment_horizon_candles: int = Field(default=3, ge=1, le=288)
+    posterior_half_life_hours: float = Field(default=72.0, gt=0, allow_inf_nan=False)
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol_is_base_quote(cls, value: str) -> str:
+        if not SYMBOL_PATTERN.match(value):
+            raise ValueError("must be BASE/QUOTE in capitals, e.g. BTC/USDT")
+        return value
+
+    @field_validator("timeframe")
+    @classmethod
+    def _timeframe_is_known(cls, value: str) -> str:
+        if value not in TIMEFRAME_SECONDS:
+            raise ValueError(f"must be one of {', '.join(TIMEFRAME_SECONDS)}")
+        return value
+
+    @field_validator("db_path")
+    @classmethod
+    def _db_path_is_writable(cls, value: Path) -> Path:
+        if value.is_dir():
+            raise ValueError("is a directory; give a file path such as autotrader.db")
+        ancestor = value.absolute().parent
+        while not ancestor.exists():
+            ancestor = ancestor.parent
+        try:
+            if value.exists():
+                with value.open("ab"):
+                    pass
+            else:
+                # Probe by creating a file: permission bits alone mislead when running as root.
+                with tempfile.TemporaryFile(dir=ancestor):
+                    pass
+        except OSError as error:
+            where = value if value.exists() else ancestor
+            raise ValueError(
+                f"is not writable ({where}: {error.strerror}); choose a writable location"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _combinations_are_consistent(self) -> Settings:
+        if self.mode != "paper":
+            if self.feed == "replay":
+                raise ValueError(
+                    f"FEED='replay' only works with MODE=paper; MODE={self.mode} trades live"
+                )
+            if self.exchange_api_key is None or self.exchange_api_secret is None:
+                raise ValueError(
+                    f"MODE={self.mode} needs EXCHANGE_API_KEY and EXCHANGE_API_SECRET; "
+                    "set both, or use MODE=paper"
+                )
+        if self.model_provider == "openai" and self.openai_api_key is None:
+            raise ValueError("MODEL_PROVIDER=openai needs OPENAI_API_KEY; set it or use offline")
+        if self.model_provider == "openai-compatible" and not self.openai_base_url:
+            raise ValueError(
+                "MODEL_PROVIDER=openai-compatible needs OPENAI_BASE_URL, "
+                "e.g. http://localhost:11434/v1"
+            )
+        return self
+
+    @property
+    def resolved_feed(self) -> Feed:
+        """Paper mode replays the bundled candles unless FEED=live; testnet and real are live."""
+        if self.feed is not None:
+            return self.feed
+        return "replay" if self.mode == "paper" else "live"
+
+    @property
+    def resolved_replay_path(self) -> Path:
+        return self.replay_path or bundled_data_path(BUNDLED_CANDLES)
+
+    @property
+    def provider(self) -> Provider:
+        """MODEL_PROVIDER=auto means OpenAI when a key is set, else the offline policy model."""
+        if self.model_provider == "auto":
+            return "openai" if self.openai_api_key is not None else "offline"
+        return self.model_provider
+
+    @property
+    def timeframe_seconds(self) -> int:
+        return TIMEFRAME_SECONDS[self.timeframe]
+
+    @property
+    def base_asset(self) -> str:
+        return self.symbol.split("/")[0]
+
+    @property
+    def quote_asset(self) -> str:
+        return self.symbol.split("/")[1]
+
+
+def load_settings(env_file: str | None = ".env", **overrides: Any) -> Settings:
+    """Build Settings from environment, `.env` and explicit overrides (the CLI's flags)."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(_env_file=env_file, **given)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error)) from None
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line for the first problem: the setting, its value (never a secret) and the fix."""
+    first = error.errors(include_url=False)[0]
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if not first["loc"]:
+        return f"invalid settings: {message}"
+    field = str(first["loc"][0])
+    shown = "<hidden>" if field in SECRET_FIELDS else repr(first.get("input"))
+    return f"invalid setting {field.upper()}={shown}: {message}"

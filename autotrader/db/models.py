@@ -1,0 +1,201 @@
+"""The audit trail's tables as SQLModel classes (the newest schema version).
+
+The DDL that creates and upgrades them lives in `migrations.py`; a test checks the two agree.
+Money columns are DecimalText, times are UtcTimestamp (UTC ISO-8601 text).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlmodel import Field, SQLModel
+
+from autotrader.db.types import DecimalText, UtcTimestamp
+
+# --- version 1: the seed's tables ---
+
+
+class Decision(SQLModel, table=True):
+    """One model output (or its logged fallback), exactly the schema's JSON in payload_json."""
+
+    __tablename__ = "decisions"
+    id: int | None = Field(default=None, primary_key=True)
+    ts: datetime = Field(sa_type=UtcTimestamp)
+    agent: str  # PLANNER | TRADER | JUDGE
+    trace_id: str
+    payload_json: str
+    plan_id: str | None = None
+    proposal_id: str | None = None
+    # version 3: what produced it, so a change of model or prompt shows in the data.
+    model: str | None = None
+    prompt_hash: str | None = None
+    fallback_reason: str | None = None
+
+
+class Trade(SQLModel, table=True):
+    """A fill, once: idempotency_key is unique, so a retried cycle cannot book it twice."""
+
+    __tablename__ = "trades"
+    id: int | None = Field(default=None, primary_key=True)
+    ts: datetime = Field(sa_type=UtcTimestamp)
+    side: str  # BUY | SELL
+    qty: Decimal = Field(sa_type=DecimalText)
+    price: Decimal = Field(sa_type=DecimalText)
+    fee: Decimal = Field(sa_type=DecimalText)
+    order_id: str | None = None
+    idempotency_key: str = Field(unique=True)
+    proposal_id: str | None = None
+    status: str
+    # version 2
+    symbol: str = ""
+    client_order_id: str | None = None
+    fee_asset: str = "USDT"
+    trace_id: str | None = None
+
+
+class PortfolioSnapshot(SQLModel, table=True):
+    """Balances marked to market after a cycle; PnL in the quote asset."""
+
+    __tablename__ = "portfolio"
+    id: int | None = Field(default=None, primary_key=True)
+    ts: datetime = Field(sa_type=UtcTimestamp)
+    balances_json: str
+    unrealized_pnl: Decimal = Field(sa_type=DecimalText)
+    realized_pnl: Decimal = Field(sa_type=DecimalText)
+    # version 2
+    symbol: str = ""
+    price: Decimal | None = Field(default=None, sa_type=DecimalText)
+    equity: Decimal | None = Field(default=None, sa_type=DecimalText)
+
+
+class MemoryEntry(SQLModel, table=True):
+    """Append-only notes the agent keeps; the newest row of a key is its current value."""
+
+    __tablename__ = "memory"
+    id: int | None = Field(default=None, primary_key=True)
+    ts: datetime = Field(sa_type=UtcTimestamp)
+    key: str
+    value_json: str
+
+
+# --- version 2: execution ---
+
+
+class Order(SQLModel, table=True):
+    """An order's client id, written before the venue sees the order (persist before send)."""
+
+    __tablename__ = "orders"
+    id: int | None = Field(default=None, primary_key=True)
+    created_ts: datetime = Field(sa_type=UtcTimestamp)
+    updated_ts: datetime = Field(sa_type=UtcTimestamp)
+    symbol: str
+    side: str
+    qty: Decimal = Field(sa_type=DecimalText)
+    client_order_id: str = Field(unique=True)
+    idempotency_key: str = Field(unique=True)
+    trace_id: str | None = None
+    proposal_id: str | None = None
+    status: str  # PENDING | FILLED | REJECTED | UNKNOWN
+    venue_order_id: str | None = None
+    error: str | None = None
+
+
+class PaperAccount(SQLModel, table=True):
+    """The paper venue's own books: balances, cost basis of the position, realized PnL."""
+
+    __tablename__ = "paper_accounts"
+    account: str = Field(primary_key=True)
+    balances_json: str
+    position_cost: Decimal = Field(sa_type=DecimalText)
+    realized_pnl: Decimal = Field(sa_type=DecimalText)
+    updated_ts: datetime = Field(sa_type=UtcTimestamp)
+
+
+class PaperFill(SQLModel, table=True):
+    """The paper venue's record of an order, found again by client id after a restart."""
+
+    __tablename__ = "paper_fills"
+    id: int | None = Field(default=None, primary_key=True)
+    ts: datetime = Field(sa_type=UtcTimestamp)
+    account: str
+    symbol: str
+    side: str
+    qty: Decimal = Field(sa_type=DecimalText)
+    price: Decimal = Field(sa_type=DecimalText)
+    fee: Decimal = Field(sa_type=DecimalText)
+    fee_asset: str
+    client_order_id: str = Field(unique=True)
+    order_id: str = Field(unique=True)
+
+
+class Experiment(SQLModel, table=True):
+    """One proposal under a plan, treated as an experiment and measured after its horizon."""
+
+    __tablename__ = "experiments"
+    id: str = Field(primary_key=True)
+    created_ts: datetime = Field(sa_type=UtcTimestamp)
+    trace_id: str
+    plan_id: str | None = None
+    proposal_id: str | None = None
+    policy_id: str
+    arm: str
+    params_json: str
+    hypothesis: str
+    confidence: float
+    explore: bool
+    action: str  # BUY | SELL | HOLD
+    qty: Decimal = Field(sa_type=DecimalText)
+    executed: bool
+    entry_ts: datetime = Field(sa_type=UtcTimestamp)
+    entry_price: Decimal = Field(sa_type=DecimalText)
+    due_ts: datetime = Field(sa_type=UtcTimestamp)
+    status: str  # OPEN | MEASURED
+    exit_price: Decimal | None = Field(default=None, sa_type=DecimalText)
+    market_return: float | None = None
+    reward: float | None = None
+    excess_return: float | None = None
+    measured_ts: datetime | None = Field(default=None, sa_type=UtcTimestamp)
+
+
+class ArmAggregate(SQLModel, table=True):
+    """Running, discounted reward sums of one arm: read_posteriors costs O(arms), not O(rows)."""
+
+    __tablename__ = "posteriors"
+    arm: str = Field(primary_key=True)
+    policy_id: str
+    weight: float
+    total: float
+    total_sq: float
+    count: int
+    last_ts: datetime = Field(sa_type=UtcTimestamp)
+
+
+# --- version 3: the local trace store ---
+
+
+class TraceRecord(SQLModel, table=True):
+    """One SDK trace (one cycle): its workflow, the run it belongs to, its metadata."""
+
+    __tablename__ = "traces"
+    trace_id: str = Field(primary_key=True)
+    workflow_name: str
+    group_id: str | None = None
+    metadata_json: str
+    started_at: str | None = None
+    ended_at: str | None = None
+
+
+class SpanRecord(SQLModel, table=True):
+    """One SDK span (agent, generation, function, handoff, guardrail) with its exported data."""
+
+    __tablename__ = "spans"
+    span_id: str = Field(primary_key=True)
+    trace_id: str
+    parent_id: str | None = None
+    kind: str
+    name: str
+    started_at: str | None = None
+    ended_at: str | None = None
+    data_json: str
+    error_json: str | None = None

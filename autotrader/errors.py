@@ -1,0 +1,39 @@
+"""The few typed errors that reach a caller, each with a message a person can act on.
+
+ConfigError stops the program; the TradeError family is what the trade tool raises; the loop
+decides what is fatal.
+"""
+
+from __future__ import annotations
+
+
+class AutotraderError(Exception):
+    """Base class for every error autotrader raises on purpose."""
+
+
+class ConfigError(AutotraderError):
+    """A setting is invalid; the message is one line naming the setting, the value and the fix."""
+
+
+class DataError(AutotraderError):
+    """A market-data file is malformed (the message names the file and line)."""
+
+
+class TradeError(AutotraderError):
+    """An order was not placed (or its outcome is unknown); nothing was half-written."""
+
+
+class RejectedByRules(TradeError):
+    """The order breaks the market's precision or minimum-notional rules."""
+
+
+class InsufficientFunds(TradeError):
+    """The account does not hold enough of the asset the order would spend."""
+
+
+class CapExceeded(TradeError):
+    """In real mode the order would take exposure above DEPOSIT_CAP_USDT."""
+
+
+class VenueUnavailable(TradeError):
+    """The venue did not answer after bounded retries; the outcome may be unknown."""

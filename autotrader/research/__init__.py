@@ -1,0 +1,1 @@
+"""The research loop: experiments, their measured outcomes, and posteriors over strategies."""

@@ -1,0 +1,171 @@
+"""Plan, Proposal and Verdict: the only things the models may say, as strict pydantic models.
+
+They serve as the SDK's strict handoff and output types, and `to_payload()` of any instance is
+JSON that validates against the seed's draft-07 schemas in `autotrader/seed_schemas/`. Optional
+fields are nullable (strict mode makes every field required) and left out of stored JSON when null.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from importlib.resources import files
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+QTY_PATTERN = r"^\d+(\.\d+)?$"
+Qty = Annotated[str, StringConstraints(pattern=QTY_PATTERN, max_length=40)]
+
+PolicyId = Literal["rsi_mean_reversion", "ma_crossover", "breakout", "hold"]
+POLICY_IDS: tuple[PolicyId, ...] = ("rsi_mean_reversion", "ma_crossover", "breakout", "hold")
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- strategy families: each `params` has a typed shape, still an object in the stored JSON ---
+
+
+class RsiMeanReversionParams(StrictModel):
+    """Buy when RSI(period) falls below `oversold`, sell when it rises above `overbought`."""
+
+    period: int = Field(ge=2, le=50)
+    oversold: float = Field(ge=5, le=50)
+    overbought: float = Field(ge=50, le=95)
+
+    @model_validator(mode="after")
+    def _bands_are_ordered(self) -> RsiMeanReversionParams:
+        if self.oversold >= self.overbought:
+            raise ValueError("oversold must be below overbought")
+        return self
+
+
+class MaCrossoverParams(StrictModel):
+    """Long while the fast moving average is above the slow one; flat otherwise."""
+
+    fast: int = Field(ge=2, le=50)
+    slow: int = Field(ge=3, le=200)
+
+    @model_validator(mode="after")
+    def _fast_is_faster(self) -> MaCrossoverParams:
+        if self.fast >= self.slow:
+            raise ValueError("fast must be shorter than slow")
+        return self
+
+
+class BreakoutParams(StrictModel):
+    """Buy a close above the prior `lookback` candles' high; sell a close below their low."""
+
+    lookback: int = Field(ge=5, le=200)
+
+
+class HoldParams(StrictModel):
+    """The do-nothing baseline: never trades, so its outcome is what waiting earns."""
+
+
+class RsiMeanReversion(StrictModel):
+    policy_id: Literal["rsi_mean_reversion"]
+    params: RsiMeanReversionParams
+
+
+class MaCrossover(StrictModel):
+    policy_id: Literal["ma_crossover"]
+    params: MaCrossoverParams
+
+
+class Breakout(StrictModel):
+    policy_id: Literal["breakout"]
+    params: BreakoutParams
+
+
+class Hold(StrictModel):
+    policy_id: Literal["hold"]
+    params: HoldParams
+
+
+Strategy = Annotated[
+    RsiMeanReversion | MaCrossover | Breakout | Hold, Field(discriminator="policy_id")
+]
+
+
+def _drop_discriminator(schema: dict[str, Any]) -> None:
+    """OpenAI structured outputs know no `discriminator` keyword; the `policy_id` const of each
+    branch already tells the branches apart, so the exported schema stays exact without it."""
+    for value in schema.values():
+        if isinstance(value, dict):
+            value.pop("discriminator", None)
+            _drop_discriminator(value)
+
+
+# --- the three payloads ---
+
+
+class Plan(StrictModel):
+    """The Planner's choice for one cycle: observe or trade, which strategies, when to wake."""
+
+    model_config = ConfigDict(json_schema_extra=_drop_discriminator)
+
+    mode: Literal["OBSERVE", "TRADE"]
+    explore_ratio: float = Field(ge=0, le=1)
+    next_wakeup_secs: int = Field(ge=30, le=3600)
+    strategies: list[Strategy] = Field(min_length=1, max_length=3)
+
+
+class Proposal(StrictModel):
+    """The Trader's proposed order (or HOLD) under one of the plan's strategies."""
+
+    action: Literal["BUY", "SELL", "HOLD"]
+    qty: Qty
+    policy_id: PolicyId
+    hypothesis: str = Field(max_length=120)
+    confidence: float = Field(ge=0, le=1)
+
+    @property
+    def quantity(self) -> Decimal:
+        return Decimal(self.qty)
+
+
+class Verdict(StrictModel):
+    """The Judge's ruling on a proposal, against the deposit cap and the exchange's rules."""
+
+    decision: Literal["APPROVE", "REVISE", "REJECT"]
+    revised_qty: Qty | None
+    violations: list[str] | None = Field(max_length=4)
+    notes: str | None = Field(max_length=120)
+
+    @model_validator(mode="after")
+    def _revise_names_a_qty(self) -> Verdict:
+        if self.decision == "REVISE" and self.revised_qty is None:
+            raise ValueError("a REVISE verdict needs revised_qty")
+        return self
+
+
+Payload = Plan | Proposal | Verdict
+
+
+def to_payload(model: Payload) -> dict[str, Any]:
+    """The stored JSON of a payload: exactly the seed schema's shape, nulls left out."""
+    return model.model_dump(mode="json", exclude_none=True)
+
+
+def seed_schema(name: Literal["plan", "proposal", "verdict"]) -> dict[str, Any]:
+    """The committed draft-07 schema that every stored payload must satisfy."""
+    text = files("autotrader.seed_schemas").joinpath(f"{name}.schema.json").read_text()
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+SAFE_PLAN = Plan(
+    mode="OBSERVE",
+    explore_ratio=0.0,
+    next_wakeup_secs=3600,
+    strategies=[Hold(policy_id="hold", params=HoldParams())],
+)
+SAFE_PROPOSAL = Proposal(
+    action="HOLD", qty="0", policy_id="hold", hypothesis="fallback: no valid proposal", confidence=0
+)
+SAFE_VERDICT = Verdict(
+    decision="REJECT", revised_qty=None, violations=["fallback: no valid verdict"], notes=None
+)

@@ -1,0 +1,37 @@
+"""Shared fixtures: an isolated environment (no developer .env or exported settings leak in)
+and a fresh migrated database per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from autotrader.config import Settings
+from autotrader.db import Database
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database.open(tmp_path / "test.db")
+    yield database
+    database.close()
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The process environment without any autotrader setting, plus `extra`."""
+    names = {name.upper() for name in Settings.model_fields}
+    env = {key: value for key, value in os.environ.items() if key not in names}
+    env.update(extra)
+    return env

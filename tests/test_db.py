@@ -1,0 +1,193 @@
+"""The audit trail: WAL SQLite, exact Decimals, UTC times, and in-place upgrades from v1."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import inspect, text
+from sqlmodel import SQLModel, select
+
+from autotrader.db import Database
+from autotrader.db.migrations import LATEST_VERSION, MIGRATIONS
+from autotrader.db.models import Trade
+from autotrader.tools.ledger import log_trade
+
+NOW = datetime(2025, 9, 6, 12, 0, tzinfo=UTC)
+
+
+def test_database_runs_in_wal_mode_with_safe_pragmas(db: Database) -> None:
+    with db.engine.connect() as connection:
+        pragma = {
+            name: connection.execute(text(f"PRAGMA {name}")).scalar()
+            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        }
+    assert pragma["journal_mode"] == "wal"
+    assert pragma["synchronous"] == 1  # NORMAL
+    assert pragma["foreign_keys"] == 1
+    assert pragma["busy_timeout"] >= 1000
+
+
+def test_new_database_is_at_the_latest_schema_version(db: Database) -> None:
+    with db.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA user_version")).scalar() == LATEST_VERSION
+
+
+def test_migrated_schema_matches_the_sqlmodel_tables(db: Database) -> None:
+    inspector = inspect(db.engine)
+    for table in SQLModel.metadata.sorted_tables:
+        in_db = {column["name"] for column in inspector.get_columns(table.name)}
+        assert in_db == set(table.columns.keys()), table.name
+        unique_in_db = {
+            tuple(index["column_names"])
+            for index in inspector.get_unique_constraints(table.name)
+            + [i for i in inspector.get_indexes(table.name) if i["unique"]]
+        }
+        for column in table.columns:
+            if column.unique:
+                assert (column.name,) in unique_in_db, f"{table.name}.{column.name}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    amount=st.decimals(allow_nan=False, allow_infinity=False, min_value=0, max_value=10**12)
+    | st.decimals(allow_nan=False, allow_infinity=False, places=8, min_value=0, max_value=10**6)
+)
+def test_decimal_amounts_round_trip_exactly(
+    tmp_path_factory: pytest.TempPathFactory, amount: Decimal
+) -> None:
+    database = _shared_db(tmp_path_factory)
+    key = f"k-{amount!r}-{id(amount)}"
+    log_trade(
+        database,
+        ts=NOW,
+        symbol="BTC/USDT",
+        side="BUY",
+        qty=amount,
+        price=amount,
+        fee=amount,
+        idempotency_key=key,
+    )
+    with database.session() as session:
+        stored = session.exec(select(Trade).where(Trade.idempotency_key == key)).one()
+    assert stored.qty == amount and stored.price == amount and stored.fee == amount
+    assert isinstance(stored.qty, Decimal)
+
+
+_DBS: dict[str, Database] = {}
+
+
+def _shared_db(factory: pytest.TempPathFactory) -> Database:
+    if "db" not in _DBS:
+        _DBS["db"] = Database.open(factory.mktemp("roundtrip") / "rt.db")
+    return _DBS["db"]
+
+
+def test_timestamps_are_stored_as_utc_iso8601(db: Database) -> None:
+    tokyo = datetime(2025, 9, 6, 21, 0, tzinfo=UTC).astimezone(
+        __import__("zoneinfo").ZoneInfo("Asia/Tokyo")
+    )
+    log_trade(
+        db,
+        ts=tokyo,
+        symbol="BTC/USDT",
+        side="SELL",
+        qty=Decimal(1),
+        price=Decimal(2),
+        fee=Decimal(0),
+        idempotency_key="tz",
+    )
+    raw = sqlite3.connect(db.path).execute("SELECT ts FROM trades").fetchone()[0]
+    assert raw == "2025-09-06T21:00:00.000+00:00"
+    assert datetime.fromisoformat(raw) == tokyo
+
+
+def test_naive_datetimes_are_refused(db: Database) -> None:
+    with pytest.raises(Exception, match="naive datetime"):
+        log_trade(
+            db,
+            ts=datetime(2025, 1, 1),  # noqa: DTZ001 - the point of the test
+            symbol="BTC/USDT",
+            side="BUY",
+            qty=Decimal(1),
+            price=Decimal(1),
+            fee=Decimal(0),
+            idempotency_key="naive",
+        )
+
+
+def test_v1_database_upgrades_in_place_keeping_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    Database.open(path, target_version=1).close()
+    with sqlite3.connect(path) as raw:  # rows as the first version wrote them
+        raw.execute(
+            "INSERT INTO decisions (ts, agent, trace_id, payload_json, plan_id) "
+            "VALUES ('2025-09-06T00:00:00.000+00:00', 'PLANNER', 'trace_v1', '{}', 'plan1')"
+        )
+        raw.execute(
+            "INSERT INTO trades (ts, side, qty, price, fee, order_id, idempotency_key, status) "
+            "VALUES ('2025-09-06T00:05:00.000+00:00', 'BUY', '0.00010', '110000.01', '0.011', "
+            "'o1', 'idem1', 'FILLED')"
+        )
+        raw.execute(
+            "INSERT INTO portfolio (ts, balances_json, unrealized_pnl, realized_pnl) "
+            "VALUES ('2025-09-06T00:05:00.000+00:00', '{\"USDT\": \"5\"}', '0', '0')"
+        )
+        raw.execute(
+            "INSERT INTO memory (ts, key, value_json) "
+            "VALUES ('2025-09-06T00:05:00.000+00:00', 'experiment:1', '{\"result\": \"executed\"}')"
+        )
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
+
+    upgraded = Database.open(path)
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION
+        assert raw.execute("SELECT trace_id, plan_id FROM decisions").fetchall() == [
+            ("trace_v1", "plan1")
+        ]
+        assert raw.execute("SELECT value_json FROM memory").fetchall() == [
+            ('{"result": "executed"}',)
+        ]
+    with upgraded.session() as session:
+        trade = session.exec(select(Trade)).one()
+    assert (trade.qty, trade.price, trade.idempotency_key) == (
+        Decimal("0.00010"),
+        Decimal("110000.01"),
+        "idem1",
+    )
+    assert trade.symbol == "" and trade.fee_asset == "USDT"  # new columns take their defaults
+    # The upgraded file works like a new one: the unique key still holds.
+    again = log_trade(
+        upgraded,
+        ts=NOW + timedelta(minutes=1),
+        symbol="BTC/USDT",
+        side="BUY",
+        qty=Decimal(9),
+        price=Decimal(9),
+        fee=Decimal(0),
+        idempotency_key="idem1",
+    )
+    assert again.qty == Decimal("0.00010")
+
+
+def test_reopening_a_current_database_applies_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "again.db"
+    Database.open(path).close()
+    from autotrader.db import create_sqlite_engine
+    from autotrader.db.migrations import migrate
+
+    with create_sqlite_engine(path).connect() as connection:
+        assert migrate(connection) == []
+
+
+def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    with sqlite3.connect(path) as raw:
+        raw.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(RuntimeError, match="newer than this autotrader"):
+        Database.open(path)

@@ -1,0 +1,132 @@
+"""Memory: experiments are recorded, measured once, and posteriors come from running sums."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import event
+
+from autotrader.db import Database
+from autotrader.research.arms import ARM_PRESETS
+from autotrader.tools.memory import (
+    NewExperiment,
+    due_experiments,
+    read_posteriors,
+    recall,
+    record_outcome,
+    remember,
+    write_experiment,
+)
+
+T0 = datetime(2025, 9, 6, tzinfo=UTC)
+DAY = 86_400.0
+
+
+def _experiment(n: int, arm: str = "breakout:short") -> NewExperiment:
+    at = T0 + timedelta(minutes=5 * n)
+    return NewExperiment(
+        id=f"e{n}",
+        trace_id=f"t{n}",
+        plan_id="p",
+        proposal_id=f"q{n}",
+        policy_id=arm.split(":")[0],
+        arm=arm,
+        params={"lookback": 20},
+        hypothesis="breakout continues",
+        confidence=0.6,
+        explore=False,
+        action="BUY",
+        qty=Decimal("0.001"),
+        executed=True,
+        entry_ts=at,
+        entry_price=Decimal("110000"),
+        due_ts=at + timedelta(minutes=15),
+    )
+
+
+def test_write_experiment_stores_it_open_and_notes_it_in_memory(db: Database) -> None:
+    write_experiment(db, _experiment(1))
+    [due] = due_experiments(db, T0 + timedelta(hours=1))
+    assert (due.id, due.status, due.entry_price) == ("e1", "OPEN", Decimal("110000"))
+    note = recall(db, "experiment:e1")
+    assert note["arm"] == "breakout:short" and note["qty"] == "0.001"
+
+
+def test_an_experiment_is_not_due_before_its_horizon(db: Database) -> None:
+    write_experiment(db, _experiment(1))
+    assert due_experiments(db, T0 + timedelta(minutes=19)) == []
+
+
+def test_record_outcome_counts_each_experiment_once(db: Database) -> None:
+    write_experiment(db, _experiment(1))
+    now = T0 + timedelta(minutes=20)
+    args: dict[str, Any] = dict(
+        exit_price=Decimal("110110"),
+        market_return=0.001,
+        reward=0.0008,
+        excess_return=-0.0002,
+        now=now,
+        half_life_secs=DAY,
+    )
+    assert record_outcome(db, "e1", **args) is True
+    assert record_outcome(db, "e1", **args) is False
+    posterior = read_posteriors(db, now, DAY)["breakout:short"]
+    assert posterior.count == 1
+    assert posterior.weight == 1.0
+
+
+def test_arms_without_evidence_read_as_the_prior(db: Database) -> None:
+    posteriors = read_posteriors(db, T0, DAY)
+    assert set(posteriors) == set(ARM_PRESETS)
+    assert all(p.count == 0 and p.mean == 0.0 for p in posteriors.values())
+
+
+@contextmanager
+def _statements(db: Database) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(args[2])
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+
+def test_read_posteriors_cost_does_not_grow_with_stored_experiments(db: Database) -> None:
+    def measured(count: int, start: int) -> None:
+        for n in range(start, start + count):
+            write_experiment(db, _experiment(n))
+            record_outcome(
+                db,
+                f"e{n}",
+                exit_price=Decimal(1),
+                market_return=0.0,
+                reward=0.001,
+                excess_return=0.0,
+                now=T0 + timedelta(hours=n),
+                half_life_secs=DAY,
+            )
+
+    measured(5, 0)
+    with _statements(db) as few:
+        read_posteriors(db, T0 + timedelta(days=30), DAY)
+    measured(300, 5)
+    with _statements(db) as many:
+        read_posteriors(db, T0 + timedelta(days=30), DAY)
+    assert few == many  # same statements; each reads one aggregate row per arm
+
+
+def test_remember_and_recall_return_the_newest_note(db: Database) -> None:
+    assert recall(db, "weekly_eval") is None
+    remember(db, "weekly_eval", {"week": 1}, T0)
+    remember(db, "weekly_eval", {"week": 2}, T0 + timedelta(days=7))
+    assert recall(db, "weekly_eval") == {"week": 2}
+    assert json.dumps(recall(db, "weekly_eval"))
