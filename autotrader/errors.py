@@ -37,3 +37,8 @@ class CapExceeded(TradeError):
 
 class VenueUnavailable(TradeError):
     """The venue did not answer after bounded retries; the outcome may be unknown."""
+
+
+class OrderOutcomeUnknown(VenueUnavailable):
+    """The order was sent but no answer came back: it may or may not exist. Look it up by its
+    client order id; never resend blindly."""

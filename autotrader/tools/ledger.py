@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlmodel import col, select
 
 from autotrader.db import Database
-from autotrader.db.models import Decision, PortfolioSnapshot, Trade
+from autotrader.db.models import Decision, Order, PortfolioSnapshot, Trade
 from autotrader.db.types import decimal_to_text
 from autotrader.schemas import Payload, to_payload
 
@@ -141,3 +141,69 @@ def latest_portfolio(db: Database) -> PortfolioSnapshot | None:
     with db.session() as session:
         query = select(PortfolioSnapshot).order_by(col(PortfolioSnapshot.id).desc()).limit(1)
         return session.exec(query).first()
+
+
+def trades_after(db: Database, symbol: str, after_id: int) -> Sequence[Trade]:
+    """Trades in `symbol` booked after row `after_id`, oldest first (for incremental books)."""
+    query = (
+        select(Trade)
+        .where(Trade.symbol == symbol, col(Trade.id) > after_id)
+        .order_by(col(Trade.id))
+    )
+    with db.session() as session:
+        return session.exec(query).all()
+
+
+def record_order_intent(
+    db: Database,
+    *,
+    ts: datetime,
+    symbol: str,
+    side: Literal["BUY", "SELL"],
+    qty: Decimal,
+    client_order_id: str,
+    idempotency_key: str,
+    trace_id: str | None,
+    proposal_id: str | None,
+) -> Order:
+    """Persist an order's client id before the venue sees it; returns the existing row if any."""
+    values = {
+        "created_ts": ts, "updated_ts": ts, "symbol": symbol, "side": side, "qty": qty,
+        "client_order_id": client_order_id, "idempotency_key": idempotency_key,
+        "trace_id": trace_id, "proposal_id": proposal_id, "status": "PENDING",
+    }  # fmt: skip
+    statement = insert(Order).values(**values).on_conflict_do_nothing()
+    with db.session() as session:
+        session.execute(statement)
+        return session.exec(select(Order).where(Order.client_order_id == client_order_id)).one()
+
+
+def order_by_client_id(db: Database, client_order_id: str) -> Order | None:
+    with db.session() as session:
+        return session.exec(select(Order).where(Order.client_order_id == client_order_id)).first()
+
+
+def mark_order(
+    db: Database,
+    client_order_id: str,
+    status: Literal["FILLED", "REJECTED", "UNKNOWN"],
+    ts: datetime,
+    *,
+    venue_order_id: str | None = None,
+    error: str | None = None,
+) -> None:
+    with db.session() as session:
+        order = session.exec(select(Order).where(Order.client_order_id == client_order_id)).one()
+        order.status, order.updated_ts = status, ts
+        order.venue_order_id = venue_order_id or order.venue_order_id
+        order.error = error
+        session.add(order)
+
+
+def unsettled_orders(db: Database) -> Sequence[Order]:
+    """Orders whose outcome the ledger does not know yet (PENDING or UNKNOWN)."""
+    query = (
+        select(Order).where(col(Order.status).in_(["PENDING", "UNKNOWN"])).order_by(col(Order.id))
+    )
+    with db.session() as session:
+        return session.exec(query).all()

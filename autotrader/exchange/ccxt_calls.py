@@ -1,0 +1,78 @@
+"""Calling CCXT safely: transient failures retry with jittered exponential backoff, a bounded
+number of times; permanent ones fail at once. What escapes is one of our typed errors, with any
+signature or key scrubbed from the message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import localcontext
+from typing import Any, TypeVar
+
+import ccxt
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from autotrader.errors import ConfigError, InsufficientFunds, RejectedByRules, VenueUnavailable
+
+T = TypeVar("T")
+
+# RequestTimeout, ExchangeNotAvailable, RateLimitExceeded, DDoSProtection (Binance's 429/418)
+# and InvalidNonce are all NetworkError subclasses in CCXT; note the middle two are siblings.
+TRANSIENT: tuple[type[Exception], ...] = (ccxt.NetworkError,)
+_SECRET_PARAMS = re.compile(r"(signature|timestamp|recvWindow|apiKey|secret)=[^&\s\"']+", re.I)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    initial_wait: float = 0.5
+    max_wait: float = 8.0
+
+    def wait(self) -> wait_exponential_jitter:
+        """Exponential backoff with jitter as large as the first wait (none when it is 0)."""
+        return wait_exponential_jitter(
+            multiplier=self.initial_wait, max=self.max_wait, jitter=self.initial_wait
+        )
+
+
+def scrub(message: str) -> str:
+    """Drop signatures, timestamps and keys that CCXT may echo in an error message."""
+    return _SECRET_PARAMS.sub(r"\1=<scrubbed>", message)[:300]
+
+
+def translate(error: Exception, what: str) -> Exception:
+    """Map a CCXT exception to the typed error a caller can act on."""
+    detail = scrub(f"{type(error).__name__}: {error}")
+    if isinstance(error, ccxt.BadSymbol):
+        return ConfigError(f"{what}: the exchange does not list this SYMBOL ({detail})")
+    if isinstance(error, ccxt.AuthenticationError | ccxt.PermissionDenied):
+        return ConfigError(
+            f"{what}: the exchange refused the API key ({detail}); "
+            "check EXCHANGE_API_KEY, EXCHANGE_API_SECRET and the key's permissions"
+        )
+    if isinstance(error, ccxt.InsufficientFunds):
+        return InsufficientFunds(f"{what}: {detail}")
+    if isinstance(error, ccxt.InvalidOrder | ccxt.BadRequest):
+        return RejectedByRules(f"{what}: the exchange rejected the order ({detail})")
+    return VenueUnavailable(f"{what}: {detail}")
+
+
+def call_exchange(policy: RetryPolicy, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call a read-only CCXT method with retries on transient errors (never an order POST)."""
+    what = getattr(method, "__name__", "exchange call")
+    retrying = Retrying(
+        stop=stop_after_attempt(policy.attempts),
+        wait=policy.wait(),
+        retry=retry_if_exception_type(TRANSIENT),
+        reraise=True,
+    )
+    try:
+        with localcontext():  # CCXT sets the thread's decimal rounding to HALF_UP; contain it
+            return retrying(method, *args, **kwargs)
+    except ccxt.BaseError as error:
+        raised = translate(error, what)
+        if isinstance(raised, VenueUnavailable) and isinstance(error, TRANSIENT):
+            raised = VenueUnavailable(f"{what} failed {policy.attempts} times: {raised}")
+        raise raised from None

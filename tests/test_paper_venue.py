@@ -1,0 +1,91 @@
+"""The paper venue fills at the next real open plus slippage, charges the taker fee in USDT,
+stays spot-only, and resumes from the database after a restart."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from autotrader.db import Database
+from autotrader.errors import InsufficientFunds, RejectedByRules
+from tests.helpers import paper_venue, real_candles, replay_at
+
+
+def test_market_buy_fills_at_next_open_plus_slippage_and_pays_fee_in_usdt(db: Database) -> None:
+    feed, clock = replay_at(1000)
+    venue = paper_venue(db, feed, clock)
+    report = venue.create_market_order("BUY", Decimal("0.001"), "c1")
+    next_open = Decimal(repr(real_candles()[1001].open))
+    expected_price = venue.rules.round_price(next_open * Decimal("1.0005"))
+    assert report.avg_price == expected_price
+    assert report.fee == (Decimal("0.001") * expected_price * Decimal("0.001")).quantize(
+        Decimal("0.00000001")
+    )
+    assert report.fee_asset == "USDT" and report.status == "FILLED"
+    account = venue.account()
+    assert account.balances["BTC"] == Decimal("0.001")
+    assert (
+        account.balances["USDT"] == Decimal(1000) - Decimal("0.001") * expected_price - report.fee
+    )
+    assert account.position_cost == Decimal("0.001") * expected_price + report.fee
+
+
+def test_sell_realizes_pnl_net_of_both_fees(db: Database) -> None:
+    feed, clock = replay_at(1000)
+    venue = paper_venue(db, feed, clock, slippage="0")
+    buy = venue.create_market_order("BUY", Decimal("0.002"), "b")
+    clock.advance_to(clock.now() + timedelta(hours=2))
+    sell = venue.create_market_order("SELL", Decimal("0.002"), "s")
+    account = venue.account()
+    expected = Decimal("0.002") * (sell.avg_price - buy.avg_price) - buy.fee - sell.fee
+    assert account.realized_pnl == expected
+    assert account.balances["BTC"] == 0 and account.position_cost == 0
+    assert account.balances["USDT"] == Decimal(1000) + expected
+
+
+def test_selling_more_than_held_is_refused_spot_only(db: Database) -> None:
+    feed, clock = replay_at(1000)
+    venue = paper_venue(db, feed, clock)
+    with pytest.raises(InsufficientFunds, match="no shorting"):
+        venue.create_market_order("SELL", Decimal("0.001"), "s")
+    assert venue.find_order("s") is None
+
+
+def test_buying_beyond_the_balance_is_refused(db: Database) -> None:
+    feed, clock = replay_at(1000)
+    venue = paper_venue(db, feed, clock, start="10")
+    with pytest.raises(InsufficientFunds, match="holds 10.00"):
+        venue.create_market_order("BUY", Decimal("0.001"), "b")
+
+
+def test_an_order_below_min_notional_is_rejected_by_rules(db: Database) -> None:
+    feed, clock = replay_at(1000)
+    venue = paper_venue(db, feed, clock)
+    with pytest.raises(RejectedByRules, match="minNotional"):
+        venue.create_market_order("BUY", Decimal("0.00001"), "tiny")
+
+
+def test_a_restarted_paper_venue_resumes_its_books_and_orders(db: Database) -> None:
+    feed, clock = replay_at(1000)
+    first = paper_venue(db, feed, clock)
+    first.create_market_order("BUY", Decimal("0.003"), "keep")
+    before = first.account()
+
+    restarted = paper_venue(db, feed, clock)  # same database, new process state
+    assert restarted.account() == before
+    found = restarted.find_order("keep")
+    assert found is not None and found.filled_qty == Decimal("0.003")
+    assert [o.client_order_id for o in restarted.orders_since(clock.now() - timedelta(days=1))] == [
+        "keep"
+    ]
+
+
+def test_placing_the_same_client_id_twice_returns_the_first_fill(db: Database) -> None:
+    feed, clock = replay_at(1000)
+    venue = paper_venue(db, feed, clock)
+    first = venue.create_market_order("BUY", Decimal("0.001"), "dup")
+    again = venue.create_market_order("BUY", Decimal("0.001"), "dup")
+    assert again == first
+    assert venue.account().balances["BTC"] == Decimal("0.001")
