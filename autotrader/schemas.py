@@ -145,8 +145,8 @@ class Verdict(StrictModel):
 Payload = Plan | Proposal | Verdict
 
 
-def to_payload(model: Payload) -> dict[str, Any]:
-    """The stored JSON of a payload: exactly the seed schema's shape, nulls left out."""
+def to_payload(model: BaseModel) -> dict[str, Any]:
+    """The stored JSON of a payload (or part of one): the seed schema's shape, nulls left out."""
     return model.model_dump(mode="json", exclude_none=True)
 
 

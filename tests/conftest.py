@@ -15,6 +15,16 @@ from autotrader.db import Database
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True, scope="session")
+def no_trace_upload() -> Iterator[None]:
+    """Tests never export traces: the SDK's default OpenAI exporter is replaced for the run."""
+    from agents import set_trace_processors
+
+    set_trace_processors([])
+    yield
+    set_trace_processors([])
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in Settings.model_fields:

@@ -112,3 +112,73 @@ class SteerableMarket:
         fill = self.price * (1 + self.fill_offset)
         self.fills.append(fill)
         return fill
+
+
+@dataclass
+class Harness:
+    """One cycle's wiring as the orchestrator builds it: paper venue on real candles."""
+
+    db: Database
+    settings: Any
+    venue: PaperVenue
+    clock: SimulatedClock
+    graph: Any
+    store: Any
+
+    async def cycle(self) -> tuple[Any, str]:
+        import uuid
+
+        from agents import gen_trace_id, trace
+
+        from autotrader.agents.context import CycleContext, Deps
+        from autotrader.briefing import planner_brief
+        from autotrader.tools.trade import TradeTool
+
+        trade = TradeTool(
+            self.venue,
+            self.db,
+            self.clock,
+            enforce_cap=self.settings.mode == "real",
+            cap=self.settings.deposit_cap_usdt,
+            cap_buffer=self.settings.cap_price_buffer,
+            lookup=NO_WAIT,
+        )
+        deps = Deps(self.settings, self.db, self.venue, trade, self.clock)
+        trace_id = gen_trace_id()
+        cycle = CycleContext(
+            deps,
+            trace_id,
+            self.clock.now(),
+            uuid.uuid4().hex,
+            uuid.uuid4().hex,
+            self.venue.market.last_price(),
+        )
+        with trace("autotrader cycle", trace_id=trace_id, group_id="test"):
+            outcome = await self.graph.run(cycle, planner_brief(cycle, None))
+        return outcome, trace_id
+
+
+def harness(db: Database, models: Any = None, index: int = 2000, **settings: Any) -> Harness:
+    from agents import set_trace_processors
+
+    from autotrader.agents.graph import AgentGraph
+    from autotrader.agents.providers import build_models
+    from autotrader.trace_store import LocalTraceStore
+
+    config = load_settings(env_file=None, **settings)
+    feed, clock = replay_at(index)
+    venue = paper_venue(db, feed, clock)
+    store = LocalTraceStore(db)
+    set_trace_processors([store])
+    graph = AgentGraph(models or build_models(config), config.model_max_retries)
+    return Harness(db, config, venue, clock, graph, store)
+
+
+# OpenAI: match on the endpoint only (bodies change whenever a prompt or schema changes).
+openai_vcr = vcr.VCR(
+    cassette_library_dir=str(CASSETTES / "openai"),
+    record_mode="none",
+    match_on=["method", "scheme", "host", "port", "path"],
+    filter_headers=SECRET_HEADERS,
+    decode_compressed_response=True,
+)

@@ -56,7 +56,7 @@ def test_selling_more_than_held_is_refused_spot_only(db: Database) -> None:
 def test_buying_beyond_the_balance_is_refused(db: Database) -> None:
     feed, clock = replay_at(1000)
     venue = paper_venue(db, feed, clock, start="10")
-    with pytest.raises(InsufficientFunds, match="holds 10.00"):
+    with pytest.raises(InsufficientFunds, match=r"holds 10\.00"):
         venue.create_market_order("BUY", Decimal("0.001"), "b")
 
 

@@ -60,7 +60,7 @@ def test_get_ohlcv_refuses_another_symbol() -> None:
 
 
 def test_fifteen_minute_view_only_shows_closed_fifteen_minute_candles() -> None:
-    feed, clock = replay_at(4)  # 00:25 close: the 00:15 fifteen-minute candle is still open
+    feed, _ = replay_at(4)  # 00:25 close: the 00:15 fifteen-minute candle is still open
     rows = feed.ohlcv("15m", 10)
     assert [row.ts for row in rows] == [real_candles()[0].ts]
     assert rows[0].close == real_candles()[2].close

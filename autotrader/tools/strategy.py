@@ -96,10 +96,18 @@ class Signal:
     stance: Stance
     reason: str
     inputs: dict[str, Any]
+    strength: float = 0.0  # 0..1: how far past its threshold the rule is
+
+
+def _bounded(value: float) -> float:
+    return round(min(1.0, max(0.0, value)), 4) if math.isfinite(value) else 0.0
 
 
 def strategy_signal(strategy: Strategy, candles: Sequence[Candle]) -> Signal:
+    """The stance the strategy's rule takes on these closed candles, and why."""
     closes = [c.close for c in candles]
+    # Distances are scaled by recent per-candle volatility so strengths compare across regimes.
+    sigma = volatility(closes, 20) or 0.001
     match strategy:
         case RsiMeanReversion(params=p):
             value = rsi(closes, p.period)
@@ -111,35 +119,34 @@ def strategy_signal(strategy: Strategy, candles: Sequence[Candle]) -> Signal:
             if value is None:
                 return Signal("KEEP", f"RSI({p.period}) undefined on {len(closes)} candles", inputs)
             if value < p.oversold:
-                return Signal(
-                    "LONG", f"RSI({p.period}) {value:.1f} < {p.oversold:g}: oversold", inputs
-                )
+                why = f"RSI({p.period}) {value:.1f} < {p.oversold:g}: oversold, expect a rebound"
+                return Signal("LONG", why, inputs, _bounded((p.oversold - value) / 10))
             if value > p.overbought:
-                return Signal(
-                    "FLAT", f"RSI({p.period}) {value:.1f} > {p.overbought:g}: overbought", inputs
+                why = (
+                    f"RSI({p.period}) {value:.1f} > {p.overbought:g}: overbought, expect a pullback"
                 )
+                return Signal("FLAT", why, inputs, _bounded((value - p.overbought) / 10))
             return Signal("KEEP", f"RSI({p.period}) {value:.1f} inside its bands", inputs)
         case MaCrossover(params=p):
             fast, slow = sma(closes, p.fast), sma(closes, p.slow)
             inputs = {"ma_fast": fast, "ma_slow": slow}
             if fast is None or slow is None:
                 return Signal("KEEP", f"MA({p.slow}) needs {p.slow} candles", inputs)
+            spread = _bounded(abs(fast / slow - 1) / (3 * sigma))
             if fast > slow:
-                return Signal("LONG", f"MA{p.fast} {fast:.2f} above MA{p.slow} {slow:.2f}", inputs)
-            return Signal("FLAT", f"MA{p.fast} {fast:.2f} below MA{p.slow} {slow:.2f}", inputs)
+                return Signal("LONG", f"MA{p.fast} above MA{p.slow}: uptrend", inputs, spread)
+            return Signal("FLAT", f"MA{p.fast} below MA{p.slow}: downtrend", inputs, spread)
         case Breakout(params=p):
             high, low = prior_extremes(candles, p.lookback)
             inputs = {"prior_high": high, "prior_low": low, "close": closes[-1] if closes else None}
             if high is None or low is None:
                 return Signal("KEEP", f"breakout needs {p.lookback + 1} candles", inputs)
             if closes[-1] > high:
-                return Signal(
-                    "LONG", f"close {closes[-1]:.2f} broke the {p.lookback}-candle high", inputs
-                )
+                why = f"close broke the {p.lookback}-candle high {high:.2f}: momentum up"
+                return Signal("LONG", why, inputs, _bounded((closes[-1] / high - 1) / sigma))
             if closes[-1] < low:
-                return Signal(
-                    "FLAT", f"close {closes[-1]:.2f} broke the {p.lookback}-candle low", inputs
-                )
+                why = f"close broke the {p.lookback}-candle low {low:.2f}: momentum down"
+                return Signal("FLAT", why, inputs, _bounded((1 - closes[-1] / low) / sigma))
             return Signal("KEEP", f"close inside the {p.lookback}-candle range", inputs)
         case Hold():
             return Signal("KEEP", "hold: the do-nothing baseline", {})

@@ -1,0 +1,1 @@
+"""The agent graph: Planner -> Trader -> Judge on the OpenAI Agents SDK (imported as `agents`)."""

@@ -1,0 +1,285 @@
+"""The agent graph: Planner -> Trader -> Judge in one Runner.run per cycle.
+
+Built once (agents, handoffs, output schema); each cycle gets a fresh CycleContext. Each handoff
+payload is validated strictly by the SDK, captured by on_handoff and logged as a PLANNER or
+TRADER decision; the Judge's Verdict (or the logged safe fallback) is the JUDGE decision. Handoff
+filters give each agent only the payload and its own context. A run that ends on the wrong agent
+or type, bad model output, or a tripped deposit-cap guardrail never crashes the loop: the
+decision becomes the safest one, logged with why. Provider and venue outages propagate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents import (
+    Agent,
+    HandoffInputData,
+    RunConfig,
+    RunContextWrapper,
+    Runner,
+    handoff,
+)
+from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError, OutputGuardrailTripwireTriggered
+
+from autotrader.agents.context import CycleContext, Role, current_cycle
+from autotrader.agents.guarded import Contract, GuardedModel
+from autotrader.agents.judge import build_judge
+from autotrader.agents.planner import build_planner
+from autotrader.agents.providers import ModelSet
+from autotrader.agents.trader import build_trader
+from autotrader.agents.wire import Action, FinalText, ToolCall
+from autotrader.db.types import decimal_to_text
+from autotrader.schemas import (
+    SAFE_PLAN,
+    SAFE_PROPOSAL,
+    SAFE_VERDICT,
+    Payload,
+    Plan,
+    Proposal,
+    Verdict,
+    to_payload,
+)
+from autotrader.tools.ledger import AgentName, log_decision
+from autotrader.tools.portfolio import account_view, sizing_view
+
+MAX_TURNS = 12  # 5 are needed; the rest is slack for a model that calls extra read tools
+MARKET_TOOLS = frozenset({"get_ohlcv", "compute_indicators"})
+
+
+class WrongFinalAgent(Exception):
+    """The run ended on an agent other than the Judge, or without a Verdict."""
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    model: str
+    prompt_hash: str
+
+
+@dataclass
+class CycleOutcome:
+    plan: Plan
+    proposal: Proposal
+    verdict: Verdict
+    guardrail_violation: str | None = None
+    error: str | None = None
+    fallbacks: dict[Role, str] = field(default_factory=dict)
+
+    @property
+    def executable(self) -> bool:
+        """An approved (or revised) BUY/SELL under a TRADE plan, with no guardrail trip."""
+        return (
+            self.plan.mode == "TRADE"
+            and self.proposal.action != "HOLD"
+            and self.verdict.decision in ("APPROVE", "REVISE")
+            and self.guardrail_violation is None
+        )
+
+
+def prompt_hash(agent: Agent[Any]) -> str:
+    """A short hash of what shapes the agent's behaviour besides its model: instructions,
+    tools, handoffs and output schema. A change of prompt shows in the decisions table."""
+    digest = hashlib.sha256(str(agent.instructions).encode())
+    for tool in agent.tools:
+        schema = getattr(tool, "params_json_schema", {})
+        digest.update(f"{tool.name}{json.dumps(schema, sort_keys=True)}".encode())
+    for target in agent.handoffs:
+        schema = getattr(target, "input_json_schema", {})
+        digest.update(
+            f"{getattr(target, 'tool_name', '')}{json.dumps(schema, sort_keys=True)}".encode()
+        )
+    output = agent.output_type
+    if output is not None and hasattr(output, "json_schema"):
+        digest.update(json.dumps(output.json_schema(), sort_keys=True).encode())
+    return digest.hexdigest()[:12]
+
+
+def _brief(data: HandoffInputData, message: dict[str, Any]) -> HandoffInputData:
+    """The next agent's whole input: one JSON user message (the history stays in the result)."""
+    return data.clone(
+        input_history=({"role": "user", "content": json.dumps(message)},),
+        pre_handoff_items=(),
+        input_items=(),
+    )
+
+
+def _cycle(data: HandoffInputData) -> CycleContext:
+    assert data.run_context is not None, "handoff filters always get the run context"
+    cycle: CycleContext = data.run_context.context
+    return cycle
+
+
+def trader_input(data: HandoffInputData) -> HandoffInputData:
+    cycle = _cycle(data)
+    settings, venue = cycle.settings, cycle.deps.venue
+    cap = settings.deposit_cap_usdt if settings.mode == "real" else None
+    context = {
+        "symbol": settings.symbol,
+        "timeframe": settings.timeframe,
+        "ohlcv_limit": settings.ohlcv_limit,
+        "mode": settings.mode,
+        "account": account_view(venue, cycle.price),
+        "sizing": sizing_view(
+            venue,
+            cycle.price,
+            order_fraction=settings.order_fraction,
+            cap=cap,
+            cap_buffer=settings.cap_price_buffer,
+        ),
+    }
+    return _brief(data, {"plan": to_payload(cycle.plan or SAFE_PLAN), "context": context})
+
+
+def judge_input(data: HandoffInputData) -> HandoffInputData:
+    cycle = _cycle(data)
+    settings = cycle.settings
+    context = {
+        "symbol": settings.symbol,
+        "mode": settings.mode,
+        "cap_enforced": settings.mode == "real",
+        "deposit_cap_usdt": decimal_to_text(settings.deposit_cap_usdt),
+    }
+    return _brief(
+        data, {"proposal": to_payload(cycle.proposal or SAFE_PROPOSAL), "context": context}
+    )
+
+
+def market_seen(ctx: RunContextWrapper[CycleContext], _agent: Agent[Any]) -> bool:
+    """The Judge handoff opens only after the Trader called the market and strategy tools."""
+    return ctx.context.tools_called >= MARKET_TOOLS
+
+
+class AgentGraph:
+    def __init__(self, model_set: ModelSet, max_retries: int) -> None:
+        names = model_set.names
+        judge_contract = Contract("JUDGE", {}, Verdict, _judge_fallback)
+        self.judge = build_judge(
+            GuardedModel(model_set.models["JUDGE"], judge_contract, max_retries)
+        )
+        to_judge = handoff(
+            self.judge,
+            input_type=Proposal,
+            on_handoff=self._on_proposal,
+            input_filter=judge_input,
+            is_enabled=market_seen,
+        )
+        trader_contract = Contract(
+            "TRADER",
+            {to_judge.tool_name: Proposal},
+            None,
+            _trader_fallback(to_judge.tool_name),
+            disabled_handoff_hint="call get_ohlcv and compute_indicators first",
+        )
+        self.trader = build_trader(
+            GuardedModel(model_set.models["TRADER"], trader_contract, max_retries), to_judge
+        )
+        to_trader = handoff(
+            self.trader, input_type=Plan, on_handoff=self._on_plan, input_filter=trader_input
+        )
+        planner_contract = Contract(
+            "PLANNER",
+            {to_trader.tool_name: Plan},
+            None,
+            lambda _handoffs, _cycle: [ToolCall(to_trader.tool_name, to_payload(SAFE_PLAN))],
+        )
+        self.planner = build_planner(
+            GuardedModel(model_set.models["PLANNER"], planner_contract, max_retries), to_trader
+        )
+        self.info: dict[Role, AgentInfo] = {
+            "PLANNER": AgentInfo(names["PLANNER"], prompt_hash(self.planner)),
+            "TRADER": AgentInfo(names["TRADER"], prompt_hash(self.trader)),
+            "JUDGE": AgentInfo(names["JUDGE"], prompt_hash(self.judge)),
+        }
+        self._run_config = RunConfig(workflow_name="autotrader cycle")
+
+    async def run(self, cycle: CycleContext, brief: dict[str, Any]) -> CycleOutcome:
+        """Run one Planner -> Trader -> Judge chain; every decision is logged, whatever happens."""
+        outcome_error: str | None = None
+        violation: str | None = None
+        verdict: Verdict | None = None
+        token = current_cycle.set(cycle)
+        try:
+            result = await Runner.run(
+                self.planner,
+                json.dumps(brief),
+                context=cycle,
+                max_turns=MAX_TURNS,
+                run_config=self._run_config,
+            )
+            if result.last_agent is not self.judge:
+                raise WrongFinalAgent(f"the run ended on {result.last_agent.name}, not the Judge")
+            verdict = result.final_output_as(Verdict, raise_if_incorrect_type=True)
+        except OutputGuardrailTripwireTriggered as trip:
+            info = trip.guardrail_result.output.output_info or {}
+            violation = str(info.get("violation") or "deposit cap exceeded")
+            verdict = Verdict(
+                decision="REJECT",
+                revised_qty=None,
+                violations=[f"deposit cap guardrail: {violation}"],
+                notes="guardrail tripped; nothing executed",
+            )
+        except (ModelBehaviorError, MaxTurnsExceeded, WrongFinalAgent, TypeError) as error:
+            outcome_error = f"{type(error).__name__}: {error}"[:500]
+        finally:
+            current_cycle.reset(token)
+        if cycle.plan is None:
+            cycle.plan = SAFE_PLAN
+            self._log(cycle, "PLANNER", SAFE_PLAN, outcome_error or "no plan was handed off")
+        if cycle.proposal is None:
+            cycle.proposal = SAFE_PROPOSAL
+            self._log(cycle, "TRADER", SAFE_PROPOSAL, outcome_error or "no proposal was handed off")
+        reason = cycle.fallbacks.get("JUDGE") or (violation and f"guardrail: {violation}")
+        if verdict is None:
+            verdict, reason = SAFE_VERDICT, outcome_error or "no verdict"
+        self._log(cycle, "JUDGE", verdict, reason)
+        return CycleOutcome(
+            cycle.plan, cycle.proposal, verdict, violation, outcome_error, dict(cycle.fallbacks)
+        )
+
+    async def _on_plan(self, ctx: RunContextWrapper[CycleContext], plan: Plan) -> None:
+        ctx.context.plan = plan
+        self._log(ctx.context, "PLANNER", plan, ctx.context.fallbacks.get("PLANNER"))
+
+    async def _on_proposal(self, ctx: RunContextWrapper[CycleContext], proposal: Proposal) -> None:
+        ctx.context.proposal = proposal
+        self._log(ctx.context, "TRADER", proposal, ctx.context.fallbacks.get("TRADER"))
+
+    def _log(
+        self, cycle: CycleContext, role: AgentName, payload: Payload, reason: str | None
+    ) -> None:
+        info = self.info[role]
+        log_decision(
+            cycle.deps.db,
+            agent=role,
+            payload=payload,
+            trace_id=cycle.trace_id,
+            ts=cycle.now,
+            plan_id=cycle.plan_id,
+            proposal_id=None if role == "PLANNER" else cycle.proposal_id,
+            model=info.model,
+            prompt_hash=info.prompt_hash,
+            fallback_reason=reason,
+        )
+
+
+def _judge_fallback(_handoffs: set[str], _cycle: CycleContext | None) -> list[Action]:
+    return [FinalText(SAFE_VERDICT.model_dump_json())]
+
+
+def _trader_fallback(to_judge: str) -> Any:
+    def fallback(handoffs: set[str], cycle: CycleContext | None) -> list[Action]:
+        if to_judge in handoffs or cycle is None:
+            return [ToolCall(to_judge, to_payload(SAFE_PROPOSAL))]
+        settings = cycle.settings
+        args = {
+            "symbol": settings.symbol,
+            "timeframe": settings.timeframe,
+            "limit": settings.ohlcv_limit,
+        }
+        return [ToolCall("get_ohlcv", args), ToolCall("compute_indicators", args)]
+
+    return fallback

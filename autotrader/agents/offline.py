@@ -1,0 +1,244 @@
+"""The offline policy model: a deterministic, seeded decision-maker behind the SDK's Model.
+
+It reads only what an LLM would read (its input items and tool outputs) and answers in the same
+wire shapes (function calls, handoff calls, a final JSON message). It is the baseline an LLM
+must beat:
+- Planner: explores with probability explore_ratio by Thompson sampling over the arms'
+  posteriors, else exploits the best posterior mean; explore_ratio shrinks as evidence grows;
+  mode and next wakeup follow the volatility regime.
+- Trader: calls get_ohlcv and compute_indicators at once, then follows the primary strategy's
+  stance toward a target position (ORDER_FRACTION of equity; capped in real mode).
+- Judge: calls pre_trade_check, then approves, revises to a valid quantity, or rejects.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+from typing import Any
+
+from agents import ModelResponse, Usage
+from agents.exceptions import UserError
+from agents.models.interface import Model, ModelTracing
+from agents.tracing import generation_span
+
+from autotrader.agents.context import Role
+from autotrader.agents.wire import (
+    Action,
+    FinalText,
+    ToolCall,
+    Transcript,
+    output_items,
+    transcript_of,
+)
+from autotrader.research.posteriors import Posterior
+from autotrader.schemas import Plan, Proposal, Verdict, to_payload
+
+HOLD_CONFIDENCE = 0.5
+TURBULENT_VOL_RATIO = 2.5  # short-term volatility this far above its baseline: observe only
+
+
+# --- Planner ---
+
+
+def _posterior(arm: dict[str, Any]) -> Posterior:
+    mu, kappa, alpha, beta = arm["nig"]
+    return Posterior(mu, kappa, alpha, beta, arm["weight"], arm["count"])
+
+
+def plan_decision(brief: dict[str, Any], seed: int) -> Plan:
+    """Choose the arm to try this cycle, how much to explore, the mode and the next wakeup."""
+    rng = random.Random(f"{seed}|{brief['now']}")  # same inputs, same plan: runs are replayable
+    arms: dict[str, dict[str, Any]] = brief["arms"]
+    evidence = sum(arm["weight"] for arm in arms.values())
+    explore_ratio = round(min(0.5, max(0.05, 0.5 / math.sqrt(1 + evidence / 25))), 4)
+    ranked = sorted(arms, key=lambda name: (-arms[name]["mean"], name))
+    if rng.random() < explore_ratio:
+        draws = {name: _posterior(arm).sample_mean(rng) for name, arm in arms.items()}
+        chosen = max(sorted(draws), key=draws.__getitem__)
+    else:
+        chosen = ranked[0]
+    others = [name for name in ranked if name != chosen][:2]
+    strategies = [
+        {"policy_id": arms[name]["policy_id"], "params": arms[name]["params"]}
+        for name in [chosen, *others]
+    ]
+    regime = brief.get("regime") or {}
+    vol_ratio = regime.get("vol_ratio")
+    turbulent = vol_ratio is not None and vol_ratio > TURBULENT_VOL_RATIO
+    return Plan.model_validate(
+        {
+            "mode": "OBSERVE" if turbulent or vol_ratio is None else "TRADE",
+            "explore_ratio": explore_ratio,
+            "next_wakeup_secs": wakeup_secs(vol_ratio, brief["timeframe_secs"]),
+            "strategies": strategies,
+        }
+    )
+
+
+def wakeup_secs(vol_ratio: float | None, candle_secs: int) -> int:
+    """Wake every candle when volatility runs hot, up to every 8 candles when it is quiet."""
+    if vol_ratio is None:
+        candles = 3
+    elif vol_ratio > 1.5:
+        candles = 1
+    elif vol_ratio > 1.0:
+        candles = 2
+    elif vol_ratio > 0.6:
+        candles = 4
+    else:
+        candles = 8
+    return max(30, min(3600, candles * candle_secs))
+
+
+def planner_policy(transcript: Transcript, seed: int) -> list[Action]:
+    plan = plan_decision(transcript.brief, seed)
+    return [ToolCall(transcript.handoffs[0], to_payload(plan))]
+
+
+# --- Trader ---
+
+
+def trade_decision(brief: dict[str, Any], indicators: dict[str, Any]) -> Proposal:
+    """Follow the primary strategy's stance toward the target position, sized by the context."""
+    context = brief["context"]
+    sizing = context["sizing"]
+    primary = indicators["strategies"][0]
+    stance, reason = primary["stance"], f"{primary['arm']}: {primary['reason']}"
+    confidence = round(HOLD_CONFIDENCE + 0.45 * float(primary["strength"]), 4)
+    held_value = Decimal(context["account"]["position_value"])
+    target = Decimal(sizing["target_position_value"])
+    buy, sell_all = Decimal(sizing["buy_qty_to_target"]), Decimal(sizing["sell_all_qty"])
+
+    def proposal(action: str, qty: Decimal, why: str, conf: float) -> Proposal:
+        return Proposal.model_validate(
+            {
+                "action": action,
+                "qty": format(qty, "f"),
+                "policy_id": primary["policy_id"],
+                "hypothesis": why[:120],
+                "confidence": conf,
+            }
+        )
+
+    if stance == "LONG" and held_value < target / 2 and buy > 0:
+        return proposal("BUY", buy, f"{reason}; expect a rise", confidence)
+    if stance == "FLAT" and sell_all > 0:
+        return proposal("SELL", sell_all, f"{reason}; expect a fall", confidence)
+    if stance == "LONG" and buy <= 0 and held_value < target / 2:
+        reason += "; size below the exchange minimum"
+    return proposal("HOLD", Decimal(0), f"{reason}; no edge to act on", HOLD_CONFIDENCE)
+
+
+def trader_policy(transcript: Transcript, seed: int) -> list[Action]:
+    if "compute_indicators" not in transcript.results:
+        context = transcript.brief["context"]
+        args = {
+            "symbol": context["symbol"],
+            "timeframe": context["timeframe"],
+            "limit": context["ohlcv_limit"],
+        }
+        return [ToolCall("get_ohlcv", args), ToolCall("compute_indicators", args)]
+    indicators = transcript.results["compute_indicators"]
+    if isinstance(indicators, dict) and indicators.get("strategies"):
+        proposal = trade_decision(transcript.brief, indicators)
+    else:  # the tool answered with an error: no data, no trade
+        proposal = Proposal(
+            action="HOLD",
+            qty="0",
+            policy_id="hold",
+            confidence=HOLD_CONFIDENCE,
+            hypothesis="market data unavailable this cycle; holding",
+        )
+    return [ToolCall(transcript.handoffs[0], to_payload(proposal))]
+
+
+# --- Judge ---
+
+
+def verdict_decision(proposal: dict[str, Any], check: dict[str, Any]) -> Verdict:
+    """Approve a clean order; revise to the nearest valid quantity; reject what cannot pass."""
+    violations = [v[:200] for v in check["violations"]]
+    if not violations:
+        return Verdict(decision="APPROVE", revised_qty=None, violations=None, notes=None)
+    candidate = Decimal(check["qty_on_step"])
+    if check.get("max_qty_under_cap") is not None:
+        candidate = min(candidate, Decimal(check["max_qty_under_cap"]))
+    if candidate > 0 and candidate >= Decimal(check["min_valid_qty"]):
+        return Verdict(
+            decision="REVISE",
+            revised_qty=format(candidate, "f"),
+            violations=violations[:4],
+            notes=f"revised {proposal['qty']} to {format(candidate, 'f')} to pass the checks",
+        )
+    return Verdict(
+        decision="REJECT",
+        revised_qty=None,
+        violations=violations[:4],
+        notes="no quantity passes both the exchange rules and the cap",
+    )
+
+
+def judge_policy(transcript: Transcript, seed: int) -> list[Action]:
+    proposal = transcript.brief["proposal"]
+    if proposal["action"] == "HOLD":
+        verdict = Verdict(
+            decision="APPROVE", revised_qty=None, violations=None, notes="HOLD: nothing to execute"
+        )
+        return [FinalText(verdict.model_dump_json())]
+    check = transcript.results.get("pre_trade_check")
+    if not isinstance(check, dict) or "violations" not in check:
+        return [ToolCall("pre_trade_check", {"side": proposal["action"], "qty": proposal["qty"]})]
+    return [FinalText(verdict_decision(proposal, check).model_dump_json())]
+
+
+POLICIES: dict[Role, Callable[[Transcript, int], list[Action]]] = {
+    "PLANNER": planner_policy,
+    "TRADER": trader_policy,
+    "JUDGE": judge_policy,
+}
+
+
+class OfflineModel(Model):
+    """One role's offline policy as an SDK Model (it opens its own generation span)."""
+
+    def __init__(self, role: Role, seed: int) -> None:
+        self.role = role
+        self.seed = seed
+        self.name = f"offline-{role.lower()}"
+
+    async def get_response(
+        self,
+        system_instructions: str | None,
+        input: str | list[Any],
+        model_settings: Any,
+        tools: list[Any],
+        output_schema: Any,
+        handoffs: list[Any],
+        tracing: ModelTracing,
+        *,
+        previous_response_id: str | None,
+        conversation_id: str | None,
+        prompt: Any,
+    ) -> ModelResponse:
+        with generation_span(
+            model=self.name,
+            model_config={"policy": "offline", "seed": self.seed},
+            disabled=tracing.is_disabled(),
+        ) as span:
+            transcript = transcript_of(
+                input, [t.name for t in tools], [h.tool_name for h in handoffs]
+            )
+            turn = 1 if isinstance(input, str) else len(input)
+            actions = POLICIES[self.role](transcript, self.seed)
+            output = output_items(actions, f"{self.role.lower()}_{turn}")
+            if tracing.include_data():
+                span.span_data.input = [{"items": turn, "brief_keys": sorted(transcript.brief)}]
+                span.span_data.output = [item.model_dump() for item in output]
+            span.span_data.usage = {"input_tokens": 0, "output_tokens": 0}
+        return ModelResponse(output=output, usage=Usage(requests=1), response_id=None)
+
+    def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        raise UserError("the offline policy model does not stream; use Runner.run")

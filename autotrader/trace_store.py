@@ -1,0 +1,150 @@
+"""A trace processor that keeps every span of every cycle in the database, always.
+
+Spans are buffered per trace and written in one transaction when the trace ends, so tracing
+costs one write per cycle. Long fields are shortened (the candles behind a tool call can be
+fetched again from the data); `print_trace` renders a stored trace as a tree.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from agents.tracing import Span, Trace, TracingProcessor
+from rich.console import Console
+from rich.tree import Tree
+from sqlalchemy import insert
+from sqlmodel import col, select
+
+from autotrader.db import Database
+from autotrader.db.models import SpanRecord, TraceRecord
+
+MAX_FIELD_CHARS = 1500
+
+
+def _shorten(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+        return f"{value[:MAX_FIELD_CHARS]}... [{len(value)} chars]"
+    if isinstance(value, dict):
+        return {key: _shorten(item) for key, item in value.items()}
+    if isinstance(value, list):
+        shortened = [_shorten(item) for item in value[:50]]
+        return shortened + ([f"... [{len(value)} items]"] if len(value) > 50 else [])
+    return value
+
+
+def span_name(data: dict[str, Any]) -> str:
+    kind = data.get("type", "")
+    if kind == "handoff":
+        return f"{data.get('from_agent')} -> {data.get('to_agent')}"
+    if kind == "generation":
+        return str(data.get("model") or "model")
+    if kind == "custom":
+        inner = data.get("data") or {}
+        return str(inner.get("agent_name") or inner.get("name") or data.get("name"))
+    return str(data.get("name") or kind)
+
+
+class LocalTraceStore(TracingProcessor):
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._lock = threading.Lock()
+        self._traces: dict[str, dict[str, Any]] = {}
+        self._spans: dict[str, list[dict[str, Any]]] = {}
+
+    def on_trace_start(self, trace: Trace) -> None:
+        exported = trace.export() or {}
+        with self._lock:
+            self._traces[trace.trace_id] = {
+                "trace_id": trace.trace_id,
+                "workflow_name": str(exported.get("workflow_name") or trace.name),
+                "group_id": exported.get("group_id"),
+                "metadata_json": json.dumps(exported.get("metadata") or {}, default=str),
+            }
+            self._spans.setdefault(trace.trace_id, [])
+
+    def on_trace_end(self, trace: Trace) -> None:
+        self._write(trace.trace_id)
+
+    def on_span_start(self, span: Span[Any]) -> None:
+        return None
+
+    def on_span_end(self, span: Span[Any]) -> None:
+        data = _shorten(span.span_data.export())
+        row = {
+            "span_id": span.span_id,
+            "trace_id": span.trace_id,
+            "parent_id": span.parent_id,
+            "kind": str(data.get("type")),
+            "name": span_name(data),
+            "started_at": span.started_at,
+            "ended_at": span.ended_at,
+            "data_json": json.dumps(data, default=str),
+            "error_json": json.dumps(span.error, default=str) if span.error else None,
+        }
+        with self._lock:
+            self._spans.setdefault(span.trace_id, []).append(row)
+
+    def _write(self, trace_id: str) -> None:
+        with self._lock:
+            trace = self._traces.pop(trace_id, None)
+            spans = self._spans.pop(trace_id, [])
+        if trace is None:
+            return
+        if spans:
+            trace["started_at"] = min(s["started_at"] or "" for s in spans) or None
+            trace["ended_at"] = max(s["ended_at"] or "" for s in spans) or None
+        with self._db.session() as session:
+            session.execute(insert(TraceRecord).values(**trace))
+            if spans:
+                session.execute(insert(SpanRecord), spans)
+
+    def force_flush(self) -> None:
+        with self._lock:
+            pending = list(self._traces)
+        for trace_id in pending:
+            self._write(trace_id)
+
+    def shutdown(self) -> None:
+        self.force_flush()
+
+
+def load_trace(db: Database, trace_id: str) -> tuple[TraceRecord | None, list[SpanRecord]]:
+    with db.session() as session:
+        trace = session.get(TraceRecord, trace_id)
+        spans = session.exec(
+            select(SpanRecord)
+            .where(SpanRecord.trace_id == trace_id)
+            .order_by(col(SpanRecord.started_at))
+        ).all()
+    return trace, list(spans)
+
+
+def _label(span: SpanRecord) -> str:
+    data = json.loads(span.data_json)
+    label = f"[bold]{span.kind}[/] {span.name}"
+    if span.kind == "function":
+        label += f"  in={str(data.get('input'))[:80]}  out={str(data.get('output'))[:80]}"
+    elif span.kind == "guardrail":
+        label += f"  triggered={data.get('triggered')}"
+    if span.error_json:
+        label += f"  [red]error={span.error_json[:120]}[/]"
+    return label
+
+
+def print_trace(db: Database, trace_id: str, console: Console) -> bool:
+    """Render one stored trace as a tree of its spans; False if there is no such trace."""
+    trace, spans = load_trace(db, trace_id)
+    if trace is None:
+        return False
+    root = Tree(
+        f"[bold]{trace.workflow_name}[/] {trace.trace_id}  group={trace.group_id}  "
+        f"{trace.metadata_json}"
+    )
+    nodes: dict[str | None, Tree] = {None: root}
+    for span in spans:  # parents start before their children
+        parent = nodes.get(span.parent_id, root)
+        nodes[span.span_id] = parent.add(_label(span))
+    console.print(root)
+    return True
