@@ -1,41 +1,141 @@
-"""Command-line parsing and the one place that turns ConfigError into a one-line exit 2.
+"""Command-line parsing, and the one place that turns ConfigError into a one-line exit 2.
 
-Heavy imports (the Agents SDK takes ~2 s) happen only after settings are valid, so a bad
+    python runner.py [run] [--from TIME] [--until TIME] [--hours H] [--replay PATH] [--db PATH]
+                     [--seed N]
+    python runner.py trace TRACE_ID [--db PATH]
+    python runner.py report [--db PATH] [--out DIR] [--run RUN_ID]
+
+Heavy imports (the Agents SDK takes ~2 s) happen only once settings are valid, so a bad
 setting or `--help` answers at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 
 from autotrader.config import Settings, load_settings
-from autotrader.errors import ConfigError
+from autotrader.errors import ConfigError, DataError
 
 EXIT_CONFIG = 2
 
 
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", help="database file (default: DB_PATH, autotrader.db)")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    run = argparse.ArgumentParser(add_help=False)
+    _common(run)
+    run.add_argument(
+        "--from",
+        dest="start",
+        metavar="TIME",
+        help="replay from this UTC date or datetime (ISO, e.g. 2025-09-20T12:00)",
+    )
+    run.add_argument("--until", metavar="TIME", help="stop at this UTC date or datetime")
+    run.add_argument(
+        "--hours",
+        type=float,
+        metavar="H",
+        help="run for H hours (simulated in replay, real otherwise)",
+    )
+    run.add_argument(
+        "--replay",
+        metavar="PATH",
+        help="replay this candle file (timestamp_ms,open,high,low,close,volume; .gz ok)",
+    )
+    run.add_argument("--seed", type=int, help="fix randomness (default: SEED)")
     parser = argparse.ArgumentParser(
         prog="runner.py",
-        description="autotrader: a research-first autonomous crypto trading agent.",
+        parents=[run],
+        description="autotrader: a research-first autonomous crypto trading agent. "
+        "With no command it runs the agent (paper mode on bundled real candles by default).",
     )
-    parser.add_argument("--db", help="database file (default: DB_PATH)")
-    parser.add_argument("--seed", type=int, help="fix randomness (default: SEED)")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", parents=[run], help="run the agent (the default)")
+    show = commands.add_parser("trace", help="print one cycle's stored trace as a tree")
+    show.add_argument("trace_id")
+    _common(show)
+    report = commands.add_parser("report", help="evaluate a run: text, HTML and PNG charts")
+    _common(report)
+    report.add_argument("--out", metavar="DIR", help="output folder (default: beside the database)")
+    report.add_argument("--run", dest="run_id", help="which run (default: the latest)")
     return parser
 
 
+def parse_time(flag: str, text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"{flag} {text!r} is not an ISO date or datetime; "
+            "use e.g. 2025-09-20 or 2025-09-20T12:00"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
-    return load_settings(db_path=args.db, seed=args.seed)
+    replay = getattr(args, "replay", None)
+    if replay is not None and not Path(replay).is_file():
+        raise ConfigError(f"--replay {replay!r} is not a file; give a CSV (or .csv.gz) of candles")
+    return load_settings(db_path=args.db, seed=getattr(args, "seed", None), replay_path=replay)
 
 
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from(args)
-    except ConfigError as error:
+        command = args.command or "run"
+        if command == "trace":
+            return _trace(settings, args.trace_id)
+        if command == "report":
+            return _report(settings, args)
+        return _run(settings, args)
+    except (ConfigError, DataError) as error:
         print(f"autotrader: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    print(f"autotrader: settings valid (MODE={settings.mode})")
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    hours = args.hours
+    if hours is not None and hours <= 0:
+        raise ConfigError(f"--hours {hours} must be positive")
+    start, until = parse_time("--from", args.start), parse_time("--until", args.until)
+    from rich.console import Console
+
+    from autotrader.app import RunOptions, run_agent
+
+    options = RunOptions(start=start, until=until, hours=hours)
+    return asyncio.run(run_agent(settings, options, Console()))
+
+
+def _trace(settings: Settings, trace_id: str) -> int:
+    from rich.console import Console
+
+    from autotrader.db import Database
+    from autotrader.trace_store import print_trace
+
+    if not settings.db_path.exists():
+        raise ConfigError(f"no database at {settings.db_path}; run the agent first or pass --db")
+    if not print_trace(Database.open(settings.db_path), trace_id, Console()):
+        raise ConfigError(f"no trace {trace_id!r} in {settings.db_path}; see the cycles table")
+    return 0
+
+
+def _report(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from autotrader.research.report import write_report
+
+    if not settings.db_path.exists():
+        raise ConfigError(f"no database at {settings.db_path}; run the agent first or pass --db")
+    out = Path(args.out) if args.out else settings.db_path.resolve().parent / "reports"
+    write_report(settings, out, args.run_id, Console())
     return 0

@@ -1,8 +1,9 @@
 """A trace processor that keeps every span of every cycle in the database, always.
 
-Spans are buffered per trace and written in one transaction when the trace ends, so tracing
-costs one write per cycle. Long fields are shortened (the candles behind a tool call can be
-fetched again from the data); `print_trace` renders a stored trace as a tree.
+Spans are buffered per trace and written when the trace ends: into the cycle's audit buffer
+when the orchestrator routed the trace there (one commit for the whole cycle), else directly.
+Long fields are shortened (the candles behind a tool call can be fetched again from the data);
+`print_trace` renders a stored trace as a tree.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from typing import Any
 from agents.tracing import Span, Trace, TracingProcessor
 from rich.console import Console
 from rich.tree import Tree
-from sqlalchemy import insert
 from sqlmodel import col, select
 
-from autotrader.db import Database
+from autotrader.db import Database, Sink
 from autotrader.db.models import SpanRecord, TraceRecord
 
 MAX_FIELD_CHARS = 1500
@@ -52,6 +52,12 @@ class LocalTraceStore(TracingProcessor):
         self._lock = threading.Lock()
         self._traces: dict[str, dict[str, Any]] = {}
         self._spans: dict[str, list[dict[str, Any]]] = {}
+        self._routes: dict[str, Sink] = {}
+
+    def route(self, trace_id: str, sink: Sink) -> None:
+        """Write this trace's rows to `sink` (a cycle's audit buffer) when it ends."""
+        with self._lock:
+            self._routes[trace_id] = sink
 
     def on_trace_start(self, trace: Trace) -> None:
         exported = trace.export() or {}
@@ -90,15 +96,13 @@ class LocalTraceStore(TracingProcessor):
         with self._lock:
             trace = self._traces.pop(trace_id, None)
             spans = self._spans.pop(trace_id, [])
+            sink: Sink = self._routes.pop(trace_id, self._db)
         if trace is None:
             return
         if spans:
             trace["started_at"] = min(s["started_at"] or "" for s in spans) or None
             trace["ended_at"] = max(s["ended_at"] or "" for s in spans) or None
-        with self._db.session() as session:
-            session.execute(insert(TraceRecord).values(**trace))
-            if spans:
-                session.execute(insert(SpanRecord), spans)
+        sink.append_values((TraceRecord, trace), *((SpanRecord, span) for span in spans))
 
     def force_flush(self) -> None:
         with self._lock:

@@ -155,6 +155,7 @@ class Harness:
         )
         with trace("autotrader cycle", trace_id=trace_id, group_id="test"):
             outcome = await self.graph.run(cycle, planner_brief(cycle, None))
+        cycle.audit.flush(self.db)  # as the orchestrator does at the end of a cycle
         return outcome, trace_id
 
 

@@ -170,11 +170,21 @@ async def test_a_trading_cycle_takes_five_model_round_trips(db: Database) -> Non
     assert planner.calls == 1  # so: 5 model round trips for the cycle
 
 
+HOLD_PLAN = {
+    "mode": "TRADE",
+    "explore_ratio": 0.1,
+    "next_wakeup_secs": 300,
+    "strategies": [{"policy_id": "hold", "params": {}}],
+}
+
+
 async def test_a_hold_cycle_takes_four_model_round_trips(db: Database) -> None:
-    rig = harness(db)
-    outcome, trace_id = await rig.cycle()
+    planner = Scripted("PLANNER", [[ToolCall("transfer_to_trader", HOLD_PLAN)]])
+    outcome, trace_id = await harness(db, _models(planner=planner)).cycle()
     assert outcome.proposal.action == "HOLD"
-    assert len([s for s in _spans(db, trace_id) if s.kind == "generation"]) == 4
+    generations = [s for s in _spans(db, trace_id) if s.kind == "generation"]
+    assert len(generations) == 3  # trader 2 + judge 1 (no pre-trade check for a HOLD)
+    assert planner.calls == 1  # so: 4 model round trips for the cycle
 
 
 async def test_each_agent_receives_only_its_payload_and_context(db: Database) -> None:

@@ -31,6 +31,7 @@ def _experiment(n: int, arm: str = "breakout:short") -> NewExperiment:
     at = T0 + timedelta(minutes=5 * n)
     return NewExperiment(
         id=f"e{n}",
+        scope="run1",
         trace_id=f"t{n}",
         plan_id="p",
         proposal_id=f"q{n}",
@@ -41,6 +42,7 @@ def _experiment(n: int, arm: str = "breakout:short") -> NewExperiment:
         confidence=0.6,
         explore=False,
         action="BUY",
+        exposure=1.0,
         qty=Decimal("0.001"),
         executed=True,
         entry_ts=at,
@@ -51,7 +53,7 @@ def _experiment(n: int, arm: str = "breakout:short") -> NewExperiment:
 
 def test_write_experiment_stores_it_open_and_notes_it_in_memory(db: Database) -> None:
     write_experiment(db, _experiment(1))
-    [due] = due_experiments(db, T0 + timedelta(hours=1))
+    [due] = due_experiments(db, "run1", T0 + timedelta(hours=1))
     assert (due.id, due.status, due.entry_price) == ("e1", "OPEN", Decimal("110000"))
     note = recall(db, "experiment:e1")
     assert note["arm"] == "breakout:short" and note["qty"] == "0.001"
@@ -59,7 +61,7 @@ def test_write_experiment_stores_it_open_and_notes_it_in_memory(db: Database) ->
 
 def test_an_experiment_is_not_due_before_its_horizon(db: Database) -> None:
     write_experiment(db, _experiment(1))
-    assert due_experiments(db, T0 + timedelta(minutes=19)) == []
+    assert due_experiments(db, "run1", T0 + timedelta(minutes=19)) == []
 
 
 def test_record_outcome_counts_each_experiment_once(db: Database) -> None:
@@ -75,13 +77,13 @@ def test_record_outcome_counts_each_experiment_once(db: Database) -> None:
     )
     assert record_outcome(db, "e1", **args) is True
     assert record_outcome(db, "e1", **args) is False
-    posterior = read_posteriors(db, now, DAY)["breakout:short"]
+    posterior = read_posteriors(db, "run1", now, DAY)["breakout:short"]
     assert posterior.count == 1
     assert posterior.weight == 1.0
 
 
 def test_arms_without_evidence_read_as_the_prior(db: Database) -> None:
-    posteriors = read_posteriors(db, T0, DAY)
+    posteriors = read_posteriors(db, "run1", T0, DAY)
     assert set(posteriors) == set(ARM_PRESETS)
     assert all(p.count == 0 and p.mean == 0.0 for p in posteriors.values())
 
@@ -117,10 +119,10 @@ def test_read_posteriors_cost_does_not_grow_with_stored_experiments(db: Database
 
     measured(5, 0)
     with _statements(db) as few:
-        read_posteriors(db, T0 + timedelta(days=30), DAY)
+        read_posteriors(db, "run1", T0 + timedelta(days=30), DAY)
     measured(300, 5)
     with _statements(db) as many:
-        read_posteriors(db, T0 + timedelta(days=30), DAY)
+        read_posteriors(db, "run1", T0 + timedelta(days=30), DAY)
     assert few == many  # same statements; each reads one aggregate row per arm
 
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from autotrader.clock import Clock
 from autotrader.config import Settings
-from autotrader.db import Database
+from autotrader.db import AuditBuffer, Database
 from autotrader.exchange.base import Venue
 from autotrader.schemas import Plan, Proposal
 from autotrader.tools.trade import TradeTool
@@ -24,13 +24,16 @@ Role = Literal["PLANNER", "TRADER", "JUDGE"]
 
 @dataclass(frozen=True)
 class Deps:
-    """The ports every cycle shares: settings, database, venue, trade tool, clock."""
+    """What every cycle of a run shares: settings, database, venue, trade tool, clock, and the
+    run's identity (its memory scope is the run for a replay, the market for live trading)."""
 
     settings: Settings
     db: Database
     venue: Venue
     trade: TradeTool
     clock: Clock
+    run_id: str = "adhoc"
+    scope: str = "adhoc"
 
 
 @dataclass
@@ -46,6 +49,8 @@ class CycleContext:
     tools_called: set[str] = field(default_factory=set)
     pre_trade: dict[str, Any] | None = None
     fallbacks: dict[Role, str] = field(default_factory=dict)
+    model_calls: int = 0
+    audit: AuditBuffer = field(default_factory=AuditBuffer)  # flushed by the orchestrator
 
     @property
     def settings(self) -> Settings:

@@ -253,7 +253,7 @@ class AgentGraph:
     ) -> None:
         info = self.info[role]
         log_decision(
-            cycle.deps.db,
+            cycle.audit,
             agent=role,
             payload=payload,
             trace_id=cycle.trace_id,

@@ -116,6 +116,7 @@ class GuardedModel(Model):
         handoff_names = {h.tool_name for h in handoffs}
         asked: str | list[Any] = input
         problem = ""
+        cycle = current_cycle.get()
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
             retry=retry_if_exception_type(InvalidModelOutput),
@@ -124,6 +125,8 @@ class GuardedModel(Model):
         try:
             async for attempt in retrying:
                 with attempt:
+                    if cycle is not None:
+                        cycle.model_calls += 1
                     response = await self.inner.get_response(
                         system_instructions,
                         asked,
@@ -144,7 +147,6 @@ class GuardedModel(Model):
                     return response
         except InvalidModelOutput:
             pass
-        cycle = current_cycle.get()
         attempts = self.max_retries + 1
         if cycle is not None:
             cycle.fallbacks[self.contract.role] = f"{problem} ({attempts} attempts)"[:500]

@@ -17,6 +17,7 @@ import math
 import random
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from agents import ModelResponse, Usage
@@ -33,11 +34,13 @@ from autotrader.agents.wire import (
     output_items,
     transcript_of,
 )
+from autotrader.research.arms import best_arm, family_of
 from autotrader.research.posteriors import Posterior
 from autotrader.schemas import Plan, Proposal, Verdict, to_payload
 
 HOLD_CONFIDENCE = 0.5
 TURBULENT_VOL_RATIO = 2.5  # short-term volatility this far above its baseline: observe only
+EVIDENCE_SCALE = 200  # evidence (discounted experiments) at which explore_ratio falls to 0.35
 
 
 # --- Planner ---
@@ -48,19 +51,33 @@ def _posterior(arm: dict[str, Any]) -> Posterior:
     return Posterior(mu, kappa, alpha, beta, arm["weight"], arm["count"])
 
 
-def plan_decision(brief: dict[str, Any], seed: int) -> Plan:
-    """Choose the arm to try this cycle, how much to explore, the mode and the next wakeup."""
+def plan_decision(brief: dict[str, Any], seed: int, pinned_arm: str | None = None) -> Plan:
+    """Choose the arm to try this cycle, how much to explore, the mode and the next wakeup.
+    `pinned_arm` fixes the choice (a single-strategy baseline for the learning benchmark)."""
     rng = random.Random(f"{seed}|{brief['now']}")  # same inputs, same plan: runs are replayable
     arms: dict[str, dict[str, Any]] = brief["arms"]
     evidence = sum(arm["weight"] for arm in arms.values())
-    explore_ratio = round(min(0.5, max(0.05, 0.5 / math.sqrt(1 + evidence / 25))), 4)
-    ranked = sorted(arms, key=lambda name: (-arms[name]["mean"], name))
-    if rng.random() < explore_ratio:
+    # Explore half the time at first; settle slowly, as 7 arms need a few dozen samples each
+    # before per-trade noise (~0.3%) stops hiding edges of a few basis points.
+    explore_ratio = round(min(0.5, max(0.05, 0.5 / math.sqrt(1 + evidence / EVIDENCE_SCALE))), 4)
+    if pinned_arm is not None:
+        explore_ratio = 0.0
+    means = {name: arm["mean"] for name, arm in arms.items()}
+    counts = {name: arm["count"] for name, arm in arms.items()}
+    if pinned_arm is not None:
+        chosen = pinned_arm
+    elif rng.random() < explore_ratio:
         draws = {name: _posterior(arm).sample_mean(rng) for name, arm in arms.items()}
         chosen = max(sorted(draws), key=draws.__getitem__)
     else:
-        chosen = ranked[0]
-    others = [name for name in ranked if name != chosen][:2]
+        chosen = best_arm(means, counts)
+    ranked = sorted(arms, key=lambda name: (-means[name], counts[name], name))
+    # Alternatives from other families, so a proposal's policy_id names its strategy.
+    others: list[str] = []
+    for name in ranked:
+        families = {family_of(arm) for arm in [chosen, *others]}
+        if family_of(name) not in families and len(others) < 2:
+            others.append(name)
     strategies = [
         {"policy_id": arms[name]["policy_id"], "params": arms[name]["params"]}
         for name in [chosen, *others]
@@ -93,43 +110,54 @@ def wakeup_secs(vol_ratio: float | None, candle_secs: int) -> int:
     return max(30, min(3600, candles * candle_secs))
 
 
-def planner_policy(transcript: Transcript, seed: int) -> list[Action]:
-    plan = plan_decision(transcript.brief, seed)
+def planner_policy(
+    transcript: Transcript, seed: int, pinned_arm: str | None = None
+) -> list[Action]:
+    plan = plan_decision(transcript.brief, seed, pinned_arm)
     return [ToolCall(transcript.handoffs[0], to_payload(plan))]
 
 
 # --- Trader ---
 
 
-def trade_decision(brief: dict[str, Any], indicators: dict[str, Any]) -> Proposal:
-    """Follow the primary strategy's stance toward the target position, sized by the context."""
-    context = brief["context"]
+def _move(signal: dict[str, Any], context: dict[str, Any]) -> tuple[str, Decimal] | None:
+    """The trade a strategy's stance calls for from where the account stands, if any."""
     sizing = context["sizing"]
-    primary = indicators["strategies"][0]
-    stance, reason = primary["stance"], f"{primary['arm']}: {primary['reason']}"
-    confidence = round(HOLD_CONFIDENCE + 0.45 * float(primary["strength"]), 4)
     held_value = Decimal(context["account"]["position_value"])
     target = Decimal(sizing["target_position_value"])
     buy, sell_all = Decimal(sizing["buy_qty_to_target"]), Decimal(sizing["sell_all_qty"])
+    if signal["stance"] == "LONG" and held_value < target / 2 and buy > 0:
+        return "BUY", buy
+    if signal["stance"] == "FLAT" and sell_all > 0:
+        return "SELL", sell_all
+    return None
 
-    def proposal(action: str, qty: Decimal, why: str, conf: float) -> Proposal:
-        return Proposal.model_validate(
-            {
-                "action": action,
-                "qty": format(qty, "f"),
-                "policy_id": primary["policy_id"],
-                "hypothesis": why[:120],
-                "confidence": conf,
-            }
-        )
 
-    if stance == "LONG" and held_value < target / 2 and buy > 0:
-        return proposal("BUY", buy, f"{reason}; expect a rise", confidence)
-    if stance == "FLAT" and sell_all > 0:
-        return proposal("SELL", sell_all, f"{reason}; expect a fall", confidence)
-    if stance == "LONG" and buy <= 0 and held_value < target / 2:
-        reason += "; size below the exchange minimum"
-    return proposal("HOLD", Decimal(0), f"{reason}; no edge to act on", HOLD_CONFIDENCE)
+def trade_decision(brief: dict[str, Any], indicators: dict[str, Any]) -> Proposal:
+    """Act on the first strategy of the plan (in its order) whose stance calls for a trade from
+    where the account stands; otherwise HOLD under the first strategy."""
+    context = brief["context"]
+    signals = indicators["strategies"]
+    for signal in signals:
+        move = _move(signal, context)
+        if move is not None:
+            action, qty = move
+            expectation = "a rise" if action == "BUY" else "a fall"
+            return Proposal(
+                action=action,
+                qty=format(qty, "f"),
+                policy_id=signal["policy_id"],
+                hypothesis=f"{signal['arm']}: {signal['reason']}; expect {expectation}"[:120],
+                confidence=round(HOLD_CONFIDENCE + 0.45 * float(signal["strength"]), 4),
+            )
+    primary = signals[0]
+    return Proposal(
+        action="HOLD",
+        qty="0",
+        policy_id=primary["policy_id"],
+        confidence=HOLD_CONFIDENCE,
+        hypothesis=f"{primary['arm']}: {primary['reason']}; no trade called for"[:120],
+    )
 
 
 def trader_policy(transcript: Transcript, seed: int) -> list[Action]:
@@ -204,10 +232,14 @@ POLICIES: dict[Role, Callable[[Transcript, int], list[Action]]] = {
 class OfflineModel(Model):
     """One role's offline policy as an SDK Model (it opens its own generation span)."""
 
-    def __init__(self, role: Role, seed: int) -> None:
+    def __init__(self, role: Role, seed: int, pinned_arm: str | None = None) -> None:
         self.role = role
         self.seed = seed
         self.name = f"offline-{role.lower()}"
+        self._policy = POLICIES[role]
+        if role == "PLANNER" and pinned_arm is not None:
+            self.name = f"offline-planner[{pinned_arm}]"
+            self._policy = partial(planner_policy, pinned_arm=pinned_arm)
 
     async def get_response(
         self,
@@ -232,7 +264,7 @@ class OfflineModel(Model):
                 input, [t.name for t in tools], [h.tool_name for h in handoffs]
             )
             turn = 1 if isinstance(input, str) else len(input)
-            actions = POLICIES[self.role](transcript, self.seed)
+            actions = self._policy(transcript, self.seed)
             output = output_items(actions, f"{self.role.lower()}_{turn}")
             if tracing.include_data():
                 span.span_data.input = [{"items": turn, "brief_keys": sorted(transcript.brief)}]

@@ -157,7 +157,8 @@ async def recent_experiments(ctx: Ctx, limit: int) -> str:
     Args:
         limit: how many, newest first (1..50).
     """
-    rows = memory.recent_experiments(ctx.context.deps.db, limit=max(1, min(limit, 50)))
+    deps = ctx.context.deps
+    rows = memory.recent_experiments(deps.db, deps.scope, limit=max(1, min(limit, 50)))
     return _json(
         {
             "experiments": [
@@ -180,7 +181,7 @@ def posterior_view(cycle: CycleContext) -> dict[str, dict[str, Any]]:
     """Every arm's posterior over its net return per experiment, with its preset parameters."""
     settings = cycle.settings
     posteriors = memory.read_posteriors(
-        cycle.deps.db, cycle.now, settings.posterior_half_life_hours * 3600
+        cycle.deps.db, cycle.deps.scope, cycle.now, settings.posterior_half_life_hours * 3600
     )
     view: dict[str, dict[str, Any]] = {}
     for arm, p in posteriors.items():

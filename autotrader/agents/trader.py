@@ -17,15 +17,16 @@ account, and sizing: quantities already on the exchange's step).
 1. Call get_ohlcv and compute_indicators together, in one turn, with the context's symbol, \
 timeframe and ohlcv_limit.
 2. Then hand a Proposal to the Judge by calling transfer_to_judge. Never answer with text.
-Follow the stance that compute_indicators reports for the plan's FIRST strategy:
-- LONG, and account.position_value is below half of sizing.target_position_value: BUY \
-sizing.buy_qty_to_target (if it is "0", HOLD).
+The plan's strategies are ranked. Go through them in order, using the stance that \
+compute_indicators reports for each, and act on the first one that calls for a trade:
+- LONG, and account.position_value is below half of sizing.target_position_value, and \
+sizing.buy_qty_to_target is above 0: BUY sizing.buy_qty_to_target.
 - FLAT, and sizing.sell_all_qty is above 0: SELL sizing.sell_all_qty.
-- Otherwise HOLD with qty "0".
+If none does, HOLD with qty "0" under the first strategy.
 Prefer HOLD whenever the edge is weak or unclear. In real mode trade only tiny quantities: the \
 sizing already keeps within the deposit cap; never exceed it.
-policy_id is the first strategy's policy_id. qty is a plain decimal string (no exponent). \
-hypothesis (at most 120 characters) says what you expect and why. confidence is 0 to 1.
+policy_id is the policy_id of the strategy you followed. qty is a plain decimal string (no \
+exponent). hypothesis (at most 120 characters) says what you expect and why. confidence is 0 to 1.
 """
 
 

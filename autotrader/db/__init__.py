@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Engine, create_engine, event
-from sqlmodel import Session
+from sqlalchemy import Engine, Table, create_engine, event
+from sqlmodel import Session, SQLModel
 
 from autotrader.db.migrations import LATEST_VERSION, migrate
 
@@ -41,6 +41,30 @@ def create_sqlite_engine(path: Path | str) -> Engine:
     return engine
 
 
+class Sink(Protocol):
+    """Where audit rows go: straight to the database, or to a cycle's AuditBuffer."""
+
+    def append_values(self, *rows: tuple[type[SQLModel], dict[str, Any]]) -> None: ...
+
+
+class AuditBuffer:
+    """A cycle's audit rows, committed together in one transaction by `flush`.
+
+    Small commits are the main cost of a cycle; the orchestrator flushes before an order is
+    sent (so an order's decisions are always on disk first) and at the end of the cycle."""
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[type[SQLModel], dict[str, Any]]] = []
+
+    def append_values(self, *rows: tuple[type[SQLModel], dict[str, Any]]) -> None:
+        self._rows.extend(rows)
+
+    def flush(self, db: Database) -> None:
+        if self._rows:
+            rows, self._rows = self._rows, []
+            db.append_values(*rows)
+
+
 class Database:
     """A handle on one autotrader database file."""
 
@@ -62,6 +86,27 @@ class Database:
         """A unit of work: committed if the block ends normally, rolled back if it raises."""
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             yield session
+
+    def append(self, *rows: SQLModel) -> None:
+        """Insert rows in one transaction through SQLAlchemy Core: the audit trail is
+        append-only, and skipping the ORM's unit of work makes each row ~3x cheaper."""
+        batches: list[tuple[type[SQLModel], dict[str, Any]]] = []
+        for row in rows:
+            table: Table = type(row).__table__  # type: ignore[attr-defined]
+            values = {
+                column.name: getattr(row, column.name)
+                for column in table.columns
+                if not (column.primary_key and getattr(row, column.name) is None)
+            }
+            batches.append((type(row), values))
+        self.append_values(*batches)
+
+    def append_values(self, *rows: tuple[type[SQLModel], dict[str, Any]]) -> None:
+        """Insert (table model, column values) pairs in one transaction, without building
+        model objects (pydantic validation is the larger cost on a hot path)."""
+        with self.engine.begin() as connection:
+            for model, values in rows:
+                connection.execute(model.__table__.insert(), values)  # type: ignore[attr-defined]
 
     def close(self) -> None:
         self.engine.dispose()

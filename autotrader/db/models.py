@@ -52,6 +52,8 @@ class Trade(SQLModel, table=True):
     client_order_id: str | None = None
     fee_asset: str = "USDT"
     trace_id: str | None = None
+    # version 4
+    run_id: str | None = None
 
 
 class PortfolioSnapshot(SQLModel, table=True):
@@ -67,6 +69,8 @@ class PortfolioSnapshot(SQLModel, table=True):
     symbol: str = ""
     price: Decimal | None = Field(default=None, sa_type=DecimalText)
     equity: Decimal | None = Field(default=None, sa_type=DecimalText)
+    # version 4
+    run_id: str | None = None
 
 
 class MemoryEntry(SQLModel, table=True):
@@ -134,6 +138,7 @@ class Experiment(SQLModel, table=True):
 
     __tablename__ = "experiments"
     id: str = Field(primary_key=True)
+    scope: str  # the run (replay) or the market (live) whose memory it belongs to
     created_ts: datetime = Field(sa_type=UtcTimestamp)
     trace_id: str
     plan_id: str | None = None
@@ -145,6 +150,7 @@ class Experiment(SQLModel, table=True):
     confidence: float
     explore: bool
     action: str  # BUY | SELL | HOLD
+    exposure: float  # 1 if the proposal leaves the account long, 0 if flat
     qty: Decimal = Field(sa_type=DecimalText)
     executed: bool
     entry_ts: datetime = Field(sa_type=UtcTimestamp)
@@ -162,6 +168,7 @@ class ArmAggregate(SQLModel, table=True):
     """Running, discounted reward sums of one arm: read_posteriors costs O(arms), not O(rows)."""
 
     __tablename__ = "posteriors"
+    scope: str = Field(primary_key=True)
     arm: str = Field(primary_key=True)
     policy_id: str
     weight: float
@@ -199,3 +206,55 @@ class SpanRecord(SQLModel, table=True):
     ended_at: str | None = None
     data_json: str
     error_json: str | None = None
+
+
+# --- version 4: the loop ---
+
+
+class Run(SQLModel, table=True):
+    """One start of the agent: what it ran on, and how far it got (a replay can resume)."""
+
+    __tablename__ = "runs"
+    run_id: str = Field(primary_key=True)
+    fingerprint: str
+    started_at: datetime = Field(sa_type=UtcTimestamp)
+    finished_at: datetime | None = Field(default=None, sa_type=UtcTimestamp)
+    status: str  # RUNNING | STOPPED | DONE | FAILED
+    mode: str
+    feed: str
+    symbol: str
+    timeframe: str
+    provider: str
+    models_json: str
+    seed: int
+    scope: str
+    paper_account: str | None = None
+    sim_start: datetime | None = Field(default=None, sa_type=UtcTimestamp)
+    sim_end: datetime | None = Field(default=None, sa_type=UtcTimestamp)
+
+
+class Cycle(SQLModel, table=True):
+    """One wake-up of the loop: what was decided, what happened, how long it took."""
+
+    __tablename__ = "cycles"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str
+    trace_id: str = Field(unique=True)
+    cycle_ts: datetime = Field(sa_type=UtcTimestamp)
+    wall_ts: datetime = Field(sa_type=UtcTimestamp)
+    status: str  # OK | ERROR
+    plan_mode: str | None = None
+    arm: str | None = None
+    explore: bool | None = None
+    action: str | None = None
+    qty: Decimal | None = Field(default=None, sa_type=DecimalText)
+    verdict: str | None = None
+    executed: bool = False
+    fill_price: Decimal | None = Field(default=None, sa_type=DecimalText)
+    equity: Decimal | None = Field(default=None, sa_type=DecimalText)
+    wakeup_secs: int
+    model_calls: int = 0
+    duration_ms: float
+    fallbacks: int = 0
+    guardrail: str | None = None
+    error: str | None = None

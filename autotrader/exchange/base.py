@@ -43,10 +43,17 @@ class AccountState:
 
 
 class Venue(Protocol):
-    name: str
-    symbol: str
-    market: MarketData
-    rules: MarketRules
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def symbol(self) -> str: ...
+
+    @property
+    def market(self) -> MarketData: ...
+
+    @property
+    def rules(self) -> MarketRules: ...
 
     def account(self) -> AccountState: ...
 

@@ -3,7 +3,8 @@
 A market order fills completely at the market's fill price (the next candle's open in replay,
 the order book walked on a live feed) moved against the order by the slippage, and pays the
 taker fee in the quote asset. Spot only: it never sells more than it holds. Its books and fills
-live in the database, written in one transaction per fill, so a restart resumes exactly.
+live in the database, written in one transaction per fill, so a restart resumes exactly; the
+venue, their only writer, keeps a copy in memory so reading them costs nothing.
 """
 
 from __future__ import annotations
@@ -52,12 +53,15 @@ class PaperVenue:
         self._account = account
         self._base, self._quote = self.symbol.split("/")
         with db.session() as session:
-            if session.get(PaperAccount, account) is None:
-                start = Books(Decimal(0), start_quote, Decimal(0), Decimal(0))
-                session.add(self._row(start, clock.now()))
+            row = session.get(PaperAccount, account)
+            if row is None:
+                self._books = Books(Decimal(0), start_quote, Decimal(0), Decimal(0))
+                session.add(self._row(self._books, clock.now()))
+            else:
+                self._books = self._books_of(row)
 
     def account(self) -> AccountState:
-        books = self._books()
+        books = self._books
         balances = {self._base: books.base, self._quote: books.quote}
         return AccountState(balances, books.position_cost, books.realized_pnl)
 
@@ -78,10 +82,8 @@ class PaperVenue:
             context.rounding = ROUND_HALF_UP
             fee = (qty * price * self._fee_rate).quantize(FEE_QUANTUM)
         now = self._clock.now()
+        books = self._books
         with self._db.session() as session:
-            row = session.get(PaperAccount, self._account)
-            assert row is not None, "the paper account is created in __init__"
-            books = self._books_of(row)
             if side == "BUY" and books.quote < qty * price + fee:
                 raise InsufficientFunds(
                     f"buying {qty} {self._base} at {price} needs {qty * price + fee:.2f} "
@@ -107,6 +109,7 @@ class PaperVenue:
                 order_id=f"paper-{client_order_id}",
             )
             session.add(fill)
+        self._books = updated  # only once the transaction has committed
         return _report(fill)
 
     def find_order(self, client_order_id: str) -> OrderReport | None:
@@ -126,12 +129,6 @@ class PaperVenue:
 
     def cancel_all(self) -> int:
         return 0  # market orders fill at once; nothing rests on the paper book
-
-    def _books(self) -> Books:
-        with self._db.session() as session:
-            row = session.get(PaperAccount, self._account)
-        assert row is not None, "the paper account is created in __init__"
-        return self._books_of(row)
 
     def _books_of(self, row: PaperAccount) -> Books:
         balances = {asset: Decimal(v) for asset, v in json.loads(row.balances_json).items()}

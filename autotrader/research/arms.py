@@ -56,3 +56,8 @@ def arm_of(strategy: Strategy) -> str:
 
 def family_of(arm: str) -> str:
     return arm.split(":", 1)[0]
+
+
+def best_arm(means: dict[str, float], counts: dict[str, int]) -> str:
+    """The arm to exploit: highest posterior mean; ties go to the arm with less evidence."""
+    return min(means, key=lambda arm: (-means[arm], counts.get(arm, 0), arm))

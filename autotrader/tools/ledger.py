@@ -15,7 +15,7 @@ from typing import Literal
 from sqlalchemy.dialects.sqlite import insert
 from sqlmodel import col, select
 
-from autotrader.db import Database
+from autotrader.db import Database, Sink
 from autotrader.db.models import Decision, Order, PortfolioSnapshot, Trade
 from autotrader.db.types import decimal_to_text
 from autotrader.schemas import Payload, to_payload
@@ -28,7 +28,7 @@ def payload_json(payload: Payload) -> str:
 
 
 def log_decision(
-    db: Database,
+    db: Sink,
     *,
     agent: AgentName,
     payload: Payload,
@@ -39,21 +39,23 @@ def log_decision(
     model: str | None = None,
     prompt_hash: str | None = None,
     fallback_reason: str | None = None,
-) -> Decision:
-    row = Decision(
-        ts=ts,
-        agent=agent,
-        trace_id=trace_id,
-        payload_json=payload_json(payload),
-        plan_id=plan_id,
-        proposal_id=proposal_id,
-        model=model,
-        prompt_hash=prompt_hash,
-        fallback_reason=fallback_reason,
+) -> None:
+    db.append_values(
+        (
+            Decision,
+            {
+                "ts": ts,
+                "agent": agent,
+                "trace_id": trace_id,
+                "payload_json": payload_json(payload),
+                "plan_id": plan_id,
+                "proposal_id": proposal_id,
+                "model": model,
+                "prompt_hash": prompt_hash,
+                "fallback_reason": fallback_reason,
+            },
+        )
     )
-    with db.session() as session:
-        session.add(row)
-    return row
 
 
 def log_trade(
@@ -72,6 +74,7 @@ def log_trade(
     client_order_id: str | None = None,
     proposal_id: str | None = None,
     trace_id: str | None = None,
+    run_id: str | None = None,
 ) -> Trade:
     """Book a fill once. A used idempotency key returns the existing row unchanged."""
     values = {
@@ -88,6 +91,7 @@ def log_trade(
         "proposal_id": proposal_id,
         "trace_id": trace_id,
         "status": status,
+        "run_id": run_id,
     }
     statement = (
         insert(Trade).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
@@ -109,7 +113,7 @@ def recent_trades(db: Database, limit: int = 10) -> Sequence[Trade]:
 
 
 def snapshot_portfolio(
-    db: Database,
+    db: Sink,
     *,
     ts: datetime,
     symbol: str,
@@ -117,6 +121,7 @@ def snapshot_portfolio(
     price: Decimal,
     position_cost: Decimal,
     realized_pnl: Decimal,
+    run_id: str | None = None,
 ) -> PortfolioSnapshot:
     """Mark the account to `price`: equity = quote + base * price, unrealized = value - cost."""
     base, quote = symbol.split("/")
@@ -131,9 +136,9 @@ def snapshot_portfolio(
         equity=balances.get(quote, Decimal(0)) + position_value,
         unrealized_pnl=position_value - position_cost,
         realized_pnl=realized_pnl,
+        run_id=run_id,
     )
-    with db.session() as session:
-        session.add(row)
+    db.append_values((PortfolioSnapshot, row.model_dump(exclude={"id"})))
     return row
 
 
@@ -168,10 +173,17 @@ def record_order_intent(
 ) -> Order:
     """Persist an order's client id before the venue sees it; returns the existing row if any."""
     values = {
-        "created_ts": ts, "updated_ts": ts, "symbol": symbol, "side": side, "qty": qty,
-        "client_order_id": client_order_id, "idempotency_key": idempotency_key,
-        "trace_id": trace_id, "proposal_id": proposal_id, "status": "PENDING",
-    }  # fmt: skip
+        "created_ts": ts,
+        "updated_ts": ts,
+        "symbol": symbol,
+        "side": side,
+        "qty": qty,
+        "client_order_id": client_order_id,
+        "idempotency_key": idempotency_key,
+        "trace_id": trace_id,
+        "proposal_id": proposal_id,
+        "status": "PENDING",
+    }
     statement = insert(Order).values(**values).on_conflict_do_nothing()
     with db.session() as session:
         session.execute(statement)

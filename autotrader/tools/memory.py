@@ -14,10 +14,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy.dialects.sqlite import insert
 from sqlmodel import col, select
 
-from autotrader.db import Database
+from autotrader.db import Database, Sink
 from autotrader.db.models import ArmAggregate, Experiment, MemoryEntry
 from autotrader.db.types import decimal_to_text
 from autotrader.research.arms import ARM_PRESETS, family_of
@@ -29,6 +29,7 @@ class NewExperiment:
     """What was tried, why, and at what price; the outcome is measured later."""
 
     id: str
+    scope: str
     trace_id: str
     plan_id: str | None
     proposal_id: str | None
@@ -39,6 +40,7 @@ class NewExperiment:
     confidence: float
     explore: bool
     action: str
+    exposure: float
     qty: Decimal
     executed: bool
     entry_ts: datetime
@@ -46,7 +48,7 @@ class NewExperiment:
     due_ts: datetime
 
 
-def write_experiment(db: Database, experiment: NewExperiment) -> Experiment:
+def write_experiment(db: Sink, experiment: NewExperiment) -> Experiment:
     """Store an experiment (OPEN) and note it in the memory log under `experiment:<id>`."""
     fields = asdict(experiment)
     params = fields.pop("params")
@@ -59,28 +61,96 @@ def write_experiment(db: Database, experiment: NewExperiment) -> Experiment:
         if not isinstance(value, datetime)
     }
     note["entry_ts"] = experiment.entry_ts.isoformat()
-    with db.session() as session:
-        session.add(row)
-        session.add(
-            MemoryEntry(
-                ts=experiment.entry_ts,
-                key=f"experiment:{experiment.id}",
-                value_json=json.dumps(note),
-            )
-        )
+    note_row = MemoryEntry(
+        ts=experiment.entry_ts, key=f"experiment:{experiment.id}", value_json=json.dumps(note)
+    )
+    db.append_values(
+        (Experiment, row.model_dump()), (MemoryEntry, note_row.model_dump(exclude={"id"}))
+    )
     return row
 
 
-def due_experiments(db: Database, now: datetime, limit: int = 100) -> Sequence[Experiment]:
-    """OPEN experiments whose horizon has passed, oldest first (indexed on status, due_ts)."""
+def due_experiments(
+    db: Database, scope: str, now: datetime, limit: int = 100
+) -> Sequence[Experiment]:
+    """OPEN experiments whose horizon has passed, oldest first (indexed on scope, status, due)."""
     query = (
         select(Experiment)
-        .where(Experiment.status == "OPEN", col(Experiment.due_ts) <= now)
+        .where(
+            Experiment.scope == scope, Experiment.status == "OPEN", col(Experiment.due_ts) <= now
+        )
         .order_by(col(Experiment.due_ts))
         .limit(limit)
     )
     with db.session() as session:
         return session.exec(query).all()
+
+
+@dataclass(frozen=True)
+class MeasuredOutcome:
+    experiment_id: str
+    scope: str
+    arm: str
+    exit_price: Decimal
+    market_return: float
+    reward: float
+    excess_return: float
+
+
+def record_outcomes(
+    db: Database, outcomes: Sequence[MeasuredOutcome], *, now: datetime, half_life_secs: float
+) -> int:
+    """Mark experiments MEASURED and fold each reward into its arm's running sums, in one
+    transaction. An experiment already measured is skipped, so each counts exactly once."""
+    if not outcomes:
+        return 0
+    aggregates: dict[tuple[str, str], ArmStats] = {}
+    experiments, posteriors = Experiment.__table__, ArmAggregate.__table__  # type: ignore[attr-defined]
+    recorded = 0
+    with db.engine.begin() as connection:
+        for scope in {o.scope for o in outcomes}:
+            rows = connection.execute(select(posteriors).where(posteriors.c.scope == scope))
+            for row in rows.mappings():
+                aggregates[(scope, row["arm"])] = ArmStats(
+                    row["weight"], row["total"], row["total_sq"], row["count"], row["last_ts"]
+                )
+        touched: set[tuple[str, str]] = set()
+        for outcome in outcomes:
+            marked = connection.execute(
+                experiments.update()
+                .where(experiments.c.id == outcome.experiment_id, experiments.c.status == "OPEN")
+                .values(
+                    status="MEASURED",
+                    exit_price=outcome.exit_price,
+                    market_return=outcome.market_return,
+                    reward=outcome.reward,
+                    excess_return=outcome.excess_return,
+                    measured_ts=now,
+                )
+            )
+            if marked.rowcount != 1:
+                continue
+            key = (outcome.scope, outcome.arm)
+            aggregates[key] = aggregates.get(key, ArmStats()).add(
+                outcome.reward, now, half_life_secs
+            )
+            touched.add(key)
+            recorded += 1
+        for scope, arm in touched:
+            stats = aggregates[(scope, arm)]
+            values = {
+                "weight": stats.weight,
+                "total": stats.total,
+                "total_sq": stats.total_sq,
+                "count": stats.count,
+                "last_ts": now,
+            }
+            connection.execute(
+                insert(posteriors)
+                .values(scope=scope, arm=arm, policy_id=family_of(arm), **values)
+                .on_conflict_do_update(index_elements=["scope", "arm"], set_=values)
+            )
+    return recorded
 
 
 def record_outcome(
@@ -94,56 +164,44 @@ def record_outcome(
     now: datetime,
     half_life_secs: float,
 ) -> bool:
-    """Mark an experiment MEASURED and add its reward to its arm; False if already measured."""
+    """One experiment's outcome (see record_outcomes); False if it was already measured."""
     with db.session() as session:
-        marked = session.execute(
-            update(Experiment)
-            .where(col(Experiment.id) == experiment_id, col(Experiment.status) == "OPEN")
-            .values(
-                status="MEASURED",
-                exit_price=exit_price,
-                market_return=market_return,
-                reward=reward,
-                excess_return=excess_return,
-                measured_ts=now,
-            )
-        )
-        if marked.rowcount != 1:  # type: ignore[attr-defined]
-            return False
-        arm = session.exec(select(Experiment.arm).where(Experiment.id == experiment_id)).one()
-        aggregate = session.get(ArmAggregate, arm)
-        stats = _stats(aggregate).add(reward, now, half_life_secs)
-        if aggregate is None:
-            aggregate = ArmAggregate(
-                arm=arm,
-                policy_id=family_of(arm),
-                weight=0.0,
-                total=0.0,
-                total_sq=0.0,
-                count=0,
-                last_ts=now,
-            )
-        aggregate.weight, aggregate.total, aggregate.total_sq = (
-            stats.weight,
-            stats.total,
-            stats.total_sq,
-        )
-        aggregate.count, aggregate.last_ts = stats.count, now
-        session.add(aggregate)
-    return True
+        found = session.exec(
+            select(Experiment.scope, Experiment.arm).where(Experiment.id == experiment_id)
+        ).first()
+    if found is None:
+        return False
+    outcome = MeasuredOutcome(
+        experiment_id, found[0], found[1], exit_price, market_return, reward, excess_return
+    )
+    return record_outcomes(db, [outcome], now=now, half_life_secs=half_life_secs) == 1
 
 
-def read_posteriors(db: Database, now: datetime, half_life_secs: float) -> dict[str, Posterior]:
+def read_posteriors(
+    db: Database, scope: str, now: datetime, half_life_secs: float
+) -> dict[str, Posterior]:
     """The posterior of every arm (the prior for arms with no evidence yet), aged to `now`."""
-    with db.session() as session:
-        rows = {row.arm: row for row in session.exec(select(ArmAggregate)).all()}
-    arms = sorted(set(ARM_PRESETS) | set(rows))
-    return {arm: posterior(_stats(rows.get(arm)).decay(now, half_life_secs)) for arm in arms}
+    table = ArmAggregate.__table__  # type: ignore[attr-defined]
+    with db.engine.connect() as connection:  # a Core read: this runs every cycle
+        found = connection.execute(table.select().where(table.c.scope == scope)).mappings()
+        stats = {
+            row["arm"]: ArmStats(
+                row["weight"], row["total"], row["total_sq"], row["count"], row["last_ts"]
+            )
+            for row in found
+        }
+    arms = sorted(set(ARM_PRESETS) | set(stats))
+    return {arm: posterior(stats.get(arm, ArmStats()).decay(now, half_life_secs)) for arm in arms}
 
 
-def recent_experiments(db: Database, limit: int = 10) -> Sequence[Experiment]:
-    """The newest experiments, newest first."""
-    query = select(Experiment).order_by(col(Experiment.created_ts).desc()).limit(limit)
+def recent_experiments(db: Database, scope: str, limit: int = 10) -> Sequence[Experiment]:
+    """The newest experiments of a scope, newest first."""
+    query = (
+        select(Experiment)
+        .where(Experiment.scope == scope)
+        .order_by(col(Experiment.created_ts).desc())
+        .limit(limit)
+    )
     with db.session() as session:
         return session.exec(query).all()
 

@@ -95,8 +95,10 @@ class TradeTool:
         cap: Decimal,
         cap_buffer: Decimal,
         lookup: RetryPolicy = ORDER_LOOKUP,
+        run_id: str | None = None,
     ) -> None:
         self.venue = venue
+        self.run_id = run_id
         self._db = db
         self._clock = clock
         self._enforce_cap = enforce_cap
@@ -253,6 +255,7 @@ class TradeTool:
             idempotency_key=idem_key,
             proposal_id=proposal_id,
             trace_id=trace_id,
+            run_id=self.run_id,
             status="FILLED" if report.status == "FILLED" else "PARTIAL",
         )
         mark_order(self._db, report.client_order_id, "FILLED", now, venue_order_id=report.order_id)

@@ -1,0 +1,267 @@
+"""Booting a run: settings -> database -> clock and feed -> run (new or resumed) -> venue ->
+reconciliation -> models and graph -> the loop, then a summary.
+
+Replay (paper mode's default) runs on the bundled real candles with a simulated clock; live
+paper trading, testnet and real run on the wall clock. All of them use the same orchestrator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from agents import set_trace_processors
+from rich.console import Console
+from rich.logging import RichHandler
+
+from autotrader.agents.context import Deps
+from autotrader.agents.graph import AgentGraph
+from autotrader.agents.providers import ModelSet, build_models, trace_processors, uploads_traces
+from autotrader.briefing import REGIME_CANDLES
+from autotrader.clock import Clock, SimulatedClock, WallClock, from_ms
+from autotrader.config import Settings
+from autotrader.console import ConsoleView
+from autotrader.db import Database
+from autotrader.errors import ConfigError
+from autotrader.exchange.base import Venue
+from autotrader.exchange.ccxt_calls import RetryPolicy
+from autotrader.exchange.ccxt_venue import CcxtVenue, build_exchange
+from autotrader.exchange.paper import PaperVenue
+from autotrader.exchange.rules import MarketRules, offline_exchange
+from autotrader.orchestrator import Orchestrator, StopRequest
+from autotrader.reconcile import reconcile
+from autotrader.runs import RunState, finish_run, start_or_resume, summarize
+from autotrader.tools.ledger import snapshot_portfolio
+from autotrader.tools.market import LiveFeed, MarketData, ReplayFeed
+from autotrader.tools.trade import TradeTool
+from autotrader.trace_store import LocalTraceStore
+
+# The default replay: the bundled month of real candles, about a minute on a 2-core machine.
+DEFAULT_REPLAY_HOURS: float | None = None  # None: to the end of the data
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    start: datetime | None = None
+    until: datetime | None = None
+    hours: float | None = None
+    model_set: ModelSet | None = None  # a preset provider (tests, the learning benchmark)
+
+
+def replay_span(feed: ReplayFeed, options: RunOptions, step_secs: int) -> tuple[datetime, datetime]:
+    """Start after enough history for the regime features; end at the data's end at the latest."""
+    first = from_ms(feed.first_close_ms) + timedelta(seconds=step_secs * REGIME_CANDLES)
+    last = from_ms(feed.last_close_ms)
+    start = max(first, options.start) if options.start else first
+    if start >= last:
+        raise ConfigError(
+            f"--from {start:%Y-%m-%d %H:%M} is not inside the replay data; choose a time between "
+            f"{first:%Y-%m-%d %H:%M} and {last:%Y-%m-%d %H:%M} UTC"
+        )
+    hours = options.hours if options.hours is not None else DEFAULT_REPLAY_HOURS
+    end = options.until or (start + timedelta(hours=hours) if hours else last)
+    return start, min(end, last)
+
+
+@dataclass
+class Wiring:
+    clock: Clock
+    market: MarketData
+    venue: Venue
+    span: tuple[datetime, datetime] | None
+
+
+def wire_market(
+    settings: Settings, db: Database, options: RunOptions, run_for: Any
+) -> tuple[Wiring, RunState]:
+    """Clock, feed and venue for the settings, with the run registered (or resumed) in between."""
+    if settings.resolved_feed == "replay":
+        clock = SimulatedClock(from_ms(0))
+        feed = ReplayFeed.from_file(
+            settings.resolved_replay_path, settings.symbol, settings.timeframe, clock
+        )
+        span = replay_span(feed, options, settings.timeframe_seconds)
+        run = run_for(span)
+        clock.advance_to(run.resume_at or span[0])
+        rules = MarketRules.of(offline_exchange(), settings.symbol)
+        venue: Venue = _paper(settings, db, feed, rules, clock, run)
+        return Wiring(clock, feed, venue, span), run
+    wall = WallClock()
+    run = run_for(None)
+    if settings.mode == "paper":  # live public data, simulated fills
+        exchange = build_exchange(settings, with_keys=False)
+        retry = RetryPolicy()
+        live = LiveFeed(exchange, settings.symbol, wall, retry)
+        from autotrader.exchange.ccxt_calls import call_exchange
+
+        call_exchange(retry, exchange.load_markets)
+        venue = _paper(settings, db, live, MarketRules.of(exchange, settings.symbol), wall, run)
+        return Wiring(wall, live, venue, None), run
+    venue = CcxtVenue(build_exchange(settings), settings.symbol, wall, db, RetryPolicy())
+    return Wiring(wall, venue.market, venue, None), run
+
+
+def _paper(
+    settings: Settings,
+    db: Database,
+    market: MarketData,
+    rules: MarketRules,
+    clock: Clock,
+    run: RunState,
+) -> PaperVenue:
+    return PaperVenue(
+        db,
+        market,
+        rules,
+        clock,
+        start_quote=settings.paper_start_usdt,
+        fee_rate=settings.fee_rate,
+        slippage=settings.slippage,
+        account=run.paper_account or "paper",
+    )
+
+
+def banner_fields(
+    settings: Settings, model_set: ModelSet, wiring: Wiring, venue: Venue, run: RunState
+) -> dict[str, str]:
+    feed = (
+        f"replay {settings.resolved_replay_path.name} "
+        f"{wiring.span[0]:%Y-%m-%d %H:%M} -> {wiring.span[1]:%Y-%m-%d %H:%M} UTC (simulated clock)"
+        if wiring.span
+        else "live (wall clock)"
+    )
+    models = ", ".join(f"{role.lower()}={name}" for role, name in model_set.names.items())
+    return {
+        "mode": settings.mode + ("  (deposit cap enforced)" if settings.mode == "real" else ""),
+        "symbol": f"{settings.symbol}  {settings.timeframe}",
+        "feed": feed,
+        "provider": f"{model_set.provider} ({model_set.endpoint})",
+        "models": models,
+        "traces": "local database" + (" + OpenAI" if uploads_traces(settings) else ""),
+        "venue": venue.name,
+        "cap": f"{settings.deposit_cap_usdt} USDT",
+        "database": str(settings.db_path),
+        "run": run.run_id + ("  (resumed)" if run.resumed else ""),
+        "seed": str(settings.seed),
+    }
+
+
+def configure_logging(console: Console, level: str) -> None:
+    handler = RichHandler(console=console, show_path=False, markup=False)
+    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+    # The SDK and HTTP clients are chatty at INFO; their warnings still show.
+    for name in ("openai.agents", "openai", "httpx", "httpx2", "ccxt"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+async def run_agent(settings: Settings, options: RunOptions, console: Console) -> int:
+    configure_logging(console, settings.log_level)
+    view = ConsoleView(console, settings.log_level)
+    db = Database.open(settings.db_path)
+    model_set = options.model_set or build_models(settings)
+    wall_now = datetime.now(UTC)
+    wiring, run = wire_market(
+        settings,
+        db,
+        options,
+        lambda span: start_or_resume(
+            db,
+            settings,
+            provider=model_set.provider,
+            models={str(role): name for role, name in model_set.names.items()},
+            span=span,
+            wall_now=wall_now,
+        ),
+    )
+    venue, clock = wiring.venue, wiring.clock
+    trade = TradeTool(
+        venue,
+        db,
+        clock,
+        enforce_cap=settings.mode == "real",
+        cap=settings.deposit_cap_usdt,
+        cap_buffer=settings.cap_price_buffer,
+        run_id=run.run_id,
+    )
+    deps = Deps(settings, db, venue, trade, clock, run.run_id, run.scope)
+    view.banner(banner_fields(settings, model_set, wiring, venue, run))
+    for gap in getattr(wiring.market, "gaps", ()):
+        view.note(f"data gap: {gap}", level="WARNING")
+    since = wiring.span[0] if wiring.span else clock.now() - timedelta(days=7)
+    fixed = reconcile(db, venue, since=since, now=clock.now(), run_id=run.run_id)
+    if fixed.booked or fixed.marked_rejected:
+        view.note(
+            f"reconciled with the venue: {fixed.booked} fill(s) booked from its records, "
+            f"{fixed.marked_rejected} order(s) it never saw marked REJECTED",
+            level="WARNING",
+        )
+    store = LocalTraceStore(db)
+    set_trace_processors(trace_processors(settings, store))
+    graph = AgentGraph(model_set, settings.model_max_retries)
+    stop = StopRequest()
+    _install_signal_handlers(stop, view)
+    run_start = wiring.span[0] if wiring.span else wall_now
+    until = (
+        wiring.span[1]
+        if wiring.span
+        else (wall_now + timedelta(hours=options.hours) if options.hours else None)
+    )
+    orchestrator = Orchestrator(
+        deps, graph, run, view, stop, run_start=run_start, until=until, traces=store
+    )
+    status = "FAILED"
+    try:
+        if wiring.span:
+            with view.replay_progress(*wiring.span):
+                status = await orchestrator.run()
+        else:
+            status = await orchestrator.run()
+    finally:
+        if status == "STOPPED":
+            _final_snapshot(deps)
+        finish_run(db, run.run_id, status, datetime.now(UTC))
+        store.force_flush()
+        set_trace_processors([])
+    view.summary(summarize(db, run.run_id), {"status": status, "database": str(settings.db_path)})
+    db.close()
+    return 0
+
+
+def _final_snapshot(deps: Deps) -> None:
+    try:
+        account, price = deps.venue.account(), deps.venue.market.last_price()
+    except Exception as error:  # the venue may be down; the last cycle's snapshot stands
+        logging.getLogger("autotrader").warning("no final snapshot: %s", error)
+        return
+    snapshot_portfolio(
+        deps.db,
+        ts=deps.clock.now(),
+        symbol=deps.settings.symbol,
+        balances=account.balances,
+        price=price,
+        position_cost=account.position_cost,
+        realized_pnl=account.realized_pnl,
+        run_id=deps.run_id,
+    )
+
+
+def _install_signal_handlers(stop: StopRequest, view: ConsoleView) -> None:
+    """First SIGINT/SIGTERM: finish the cycle, snapshot, exit 0. A second one: exit at once."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        if stop.requested:
+            os._exit(130)
+        stop.request()
+        name = signal.Signals(signum).name
+        view.note(
+            f"{name}: stopping after this cycle (press Ctrl-C again to quit now)", level="WARNING"
+        )
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
