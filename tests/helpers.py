@@ -183,3 +183,26 @@ openai_vcr = vcr.VCR(
     filter_headers=SECRET_HEADERS,
     decode_compressed_response=True,
 )
+
+
+def run_replay(
+    db_path: Path,
+    *,
+    hours: float = 6,
+    start: datetime | None = None,
+    model_set: Any = None,
+    **settings: Any,
+) -> tuple[int, str]:
+    """Run the real loop (run_agent) quietly over a replay; returns (exit code, console text)."""
+    import asyncio
+    import io
+
+    from rich.console import Console
+
+    from autotrader.app import RunOptions, run_agent
+
+    config = load_settings(env_file=None, db_path=db_path, **settings)
+    out = io.StringIO()
+    options = RunOptions(start=start, hours=hours, model_set=model_set)
+    code = asyncio.run(run_agent(config, options, Console(file=out, width=160)))
+    return code, out.getvalue()

@@ -89,3 +89,40 @@ def test_placing_the_same_client_id_twice_returns_the_first_fill(db: Database) -
     again = venue.create_market_order("BUY", Decimal("0.001"), "dup")
     assert again == first
     assert venue.account().balances["BTC"] == Decimal("0.001")
+
+
+def test_on_a_live_feed_a_fill_walks_the_order_book_levels(db: Database) -> None:
+    """Recorded Binance BTC/USDT depth: asks 0.0087 @ 42574.31, then 0.00893 @ 42574.80."""
+    from autotrader.clock import WallClock
+    from autotrader.config import load_settings
+    from autotrader.exchange.ccxt_venue import build_exchange
+    from autotrader.exchange.paper import PaperVenue
+    from autotrader.exchange.rules import MarketRules
+    from autotrader.tools.market import LiveFeed
+    from tests.helpers import NO_WAIT, binance_vcr
+
+    exchange = build_exchange(load_settings(env_file=None, feed="live"), with_keys=False)
+    exchange.enableRateLimit = False
+    with binance_vcr.use_cassette("paper_live_book.yaml") as cassette:
+        exchange.load_markets()
+        feed = LiveFeed(exchange, "BTC/USDT", WallClock(), NO_WAIT)
+        venue = PaperVenue(
+            db,
+            feed,
+            MarketRules.of(exchange, "BTC/USDT"),
+            WallClock(),
+            start_quote=Decimal(10_000),
+            fee_rate=Decimal("0.001"),
+            slippage=Decimal(0),
+        )
+        within = venue.create_market_order("BUY", Decimal("0.01"), "within")
+        beyond = venue.create_market_order("BUY", Decimal("0.02"), "beyond")
+    assert cassette.all_played
+    vwap = (
+        Decimal("0.0087") * Decimal("42574.31") + Decimal("0.0013") * Decimal("42574.80")
+    ) / Decimal("0.01")
+    assert within.avg_price == vwap.quantize(Decimal("0.01"))
+    # Beyond the book's 0.01763 BTC, the rest is priced at its last level.
+    rest = Decimal("0.02") - Decimal("0.0087")
+    deep = (Decimal("0.0087") * Decimal("42574.31") + rest * Decimal("42574.80")) / Decimal("0.02")
+    assert beyond.avg_price == deep.quantize(Decimal("0.01"))

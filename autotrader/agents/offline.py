@@ -51,26 +51,37 @@ def _posterior(arm: dict[str, Any]) -> Posterior:
     return Posterior(mu, kappa, alpha, beta, arm["weight"], arm["count"])
 
 
+def explore_ratio_for(evidence: float) -> float:
+    """Explore half the time at first and settle slowly: 7 arms need a few dozen samples each
+    before per-trade noise (~0.3%) stops hiding edges of a few basis points."""
+    return round(min(0.5, max(0.05, 0.5 / math.sqrt(1 + evidence / EVIDENCE_SCALE))), 4)
+
+
+def choose_arm(
+    posteriors: dict[str, Posterior], explore_ratio: float, rng: random.Random
+) -> tuple[str, bool]:
+    """With probability explore_ratio, Thompson sampling (the best draw from each posterior);
+    otherwise the best posterior mean. Returns the arm and whether this was exploration."""
+    if rng.random() < explore_ratio:
+        draws = {name: p.sample_mean(rng) for name, p in sorted(posteriors.items())}
+        return max(draws, key=draws.__getitem__), True
+    means = {name: p.mean for name, p in posteriors.items()}
+    return best_arm(means, {name: p.count for name, p in posteriors.items()}), False
+
+
 def plan_decision(brief: dict[str, Any], seed: int, pinned_arm: str | None = None) -> Plan:
     """Choose the arm to try this cycle, how much to explore, the mode and the next wakeup.
     `pinned_arm` fixes the choice (a single-strategy baseline for the learning benchmark)."""
     rng = random.Random(f"{seed}|{brief['now']}")  # same inputs, same plan: runs are replayable
     arms: dict[str, dict[str, Any]] = brief["arms"]
-    evidence = sum(arm["weight"] for arm in arms.values())
-    # Explore half the time at first; settle slowly, as 7 arms need a few dozen samples each
-    # before per-trade noise (~0.3%) stops hiding edges of a few basis points.
-    explore_ratio = round(min(0.5, max(0.05, 0.5 / math.sqrt(1 + evidence / EVIDENCE_SCALE))), 4)
+    posteriors = {name: _posterior(arm) for name, arm in arms.items()}
     if pinned_arm is not None:
-        explore_ratio = 0.0
+        chosen, explore_ratio = pinned_arm, 0.0
+    else:
+        explore_ratio = explore_ratio_for(sum(arm["weight"] for arm in arms.values()))
+        chosen, _ = choose_arm(posteriors, explore_ratio, rng)
     means = {name: arm["mean"] for name, arm in arms.items()}
     counts = {name: arm["count"] for name, arm in arms.items()}
-    if pinned_arm is not None:
-        chosen = pinned_arm
-    elif rng.random() < explore_ratio:
-        draws = {name: _posterior(arm).sample_mean(rng) for name, arm in arms.items()}
-        chosen = max(sorted(draws), key=draws.__getitem__)
-    else:
-        chosen = best_arm(means, counts)
     ranked = sorted(arms, key=lambda name: (-means[name], counts[name], name))
     # Alternatives from other families, so a proposal's policy_id names its strategy.
     others: list[str] = []

@@ -35,10 +35,11 @@ def interaction(
     status: int = 200,
     message: str = "OK",
     content_type: str = "application/json;charset=UTF-8",
+    host: str = HOST,
 ) -> dict[str, Any]:
     text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
     return {
-        "request": {"body": None, "headers": {}, "method": method, "uri": HOST + path},
+        "request": {"body": None, "headers": {}, "method": method, "uri": host + path},
         "response": {
             "body": {"string": text},
             "headers": {"Content-Type": [content_type]},
@@ -209,6 +210,22 @@ def main(recorded: Path) -> None:
         ],
     )
     assert ours["clientOrderId"] == OUR_CLIENT_ID
+
+    # Paper trading on live public data (api.binance.com, no keys): fills walk the recorded
+    # order book (ccxt's static fetchOrderBook fixture, BTC/USDT depth 2), asked twice.
+    depth = next(e for e in static["fetchOrderBook"] if e["source"] == "response-fixture")
+    live = "https://api.binance.com"
+    book = interaction(
+        "GET", "/api/v3/depth?limit=50&symbol=BTCUSDT", depth["httpResponse"], host=live
+    )
+    write(
+        "paper_live_book.yaml",
+        [
+            interaction("GET", "/api/v3/exchangeInfo", exchange_info, host=live),
+            book,
+            book,
+        ],
+    )
 
 
 if __name__ == "__main__":

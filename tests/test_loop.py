@@ -1,0 +1,249 @@
+"""The autonomous loop, run for real on the bundled candles: the seed's V1 acceptance, resume,
+error back-off, configuration errors, the console, and the trace command."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+from contextlib import redirect_stderr, redirect_stdout
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from autotrader import orchestrator
+from autotrader.cli import main
+from autotrader.errors import ConfigError, VenueUnavailable
+from autotrader.schemas import seed_schema
+from autotrader.tools.market import ReplayFeed
+from tests.helpers import run_replay
+
+ACCEPTANCE_DAY = datetime(2025, 9, 29, tzinfo=UTC)  # a Monday of the bundled month
+SCHEMAS = {"PLANNER": "plan", "TRADER": "proposal", "JUDGE": "verdict"}
+
+
+def _rows(path: Path, query: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path) as raw:
+        return raw.execute(query).fetchall()
+
+
+@pytest.fixture(scope="module")
+def acceptance_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("v1") / "v1.db"
+    code, _ = run_replay(path, hours=24, start=ACCEPTANCE_DAY)
+    assert code == 0
+    return path
+
+
+def test_v1_decisions_accumulate_for_every_agent(acceptance_db: Path) -> None:
+    cycles = _rows(acceptance_db, "SELECT count(*) FROM cycles WHERE status = 'OK'")[0][0]
+    counts = dict(_rows(acceptance_db, "SELECT agent, count(*) FROM decisions GROUP BY agent"))
+    assert cycles > 50
+    assert counts == {"PLANNER": cycles, "TRADER": cycles, "JUDGE": cycles}
+    linked = _rows(
+        acceptance_db,
+        "SELECT count(DISTINCT trace_id) FROM decisions "
+        "WHERE trace_id IN (SELECT trace_id FROM cycles)",
+    )[0][0]
+    assert linked == cycles
+
+
+def test_v1_at_least_ten_executed_trades_with_unique_keys(acceptance_db: Path) -> None:
+    trades, keys = _rows(
+        acceptance_db, "SELECT count(*), count(DISTINCT idempotency_key) FROM trades"
+    )[0]
+    assert trades >= 10
+    assert keys == trades
+    executed = _rows(acceptance_db, "SELECT count(*) FROM cycles WHERE executed = 1")[0][0]
+    assert executed == trades
+
+
+def test_v1_the_planner_varies_its_wakeup(acceptance_db: Path) -> None:
+    wakeups = _rows(
+        acceptance_db,
+        "SELECT DISTINCT json_extract(payload_json, '$.next_wakeup_secs') FROM decisions "
+        "WHERE agent = 'PLANNER'",
+    )
+    assert len(wakeups) >= 2
+
+
+def test_v1_every_stored_model_output_is_valid_against_the_seed_schemas(
+    acceptance_db: Path,
+) -> None:
+    validators = {a: jsonschema.Draft7Validator(seed_schema(n)) for a, n in SCHEMAS.items()}  # type: ignore[arg-type]
+    rows = _rows(acceptance_db, "SELECT agent, payload_json FROM decisions")
+    invalid = [p for agent, p in rows if not validators[agent].is_valid(json.loads(p))]
+    assert rows and invalid == []
+
+
+def test_v1_memory_holds_experiment_records(acceptance_db: Path) -> None:
+    notes = _rows(acceptance_db, "SELECT value_json FROM memory WHERE key LIKE 'experiment:%'")
+    assert len(notes) >= 1
+    record = json.loads(notes[0][0])
+    assert {"arm", "hypothesis", "action", "entry_price"} <= set(record)
+    measured = _rows(acceptance_db, "SELECT count(*) FROM experiments WHERE status = 'MEASURED'")
+    assert measured[0][0] > 0
+
+
+def test_v1_the_run_is_marked_done_with_a_final_snapshot(acceptance_db: Path) -> None:
+    assert _rows(acceptance_db, "SELECT status FROM runs") == [("DONE",)]
+    snapshots = _rows(acceptance_db, "SELECT count(*) FROM portfolio")[0][0]
+    assert snapshots == _rows(acceptance_db, "SELECT count(*) FROM cycles")[0][0]
+
+
+# --- resume ---
+
+
+def test_a_stopped_replay_resumes_where_it_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "resume.db"
+    original = orchestrator.Orchestrator.cycle
+    calls = {"n": 0}
+
+    async def stop_after_30(self: orchestrator.Orchestrator) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 30:
+            self.stop.request()
+        return await original(self)
+
+    monkeypatch.setattr(orchestrator.Orchestrator, "cycle", stop_after_30)
+    code, out = run_replay(path, hours=12, start=ACCEPTANCE_DAY)
+    assert code == 0 and "STOPPED" in out
+    monkeypatch.setattr(orchestrator.Orchestrator, "cycle", original)
+    first_half = _rows(path, "SELECT cycle_ts FROM cycles ORDER BY id")
+    assert len(first_half) == 30
+
+    code, out = run_replay(path, hours=12, start=ACCEPTANCE_DAY)
+    assert code == 0 and "(resumed)" in out
+    resumed = _rows(path, "SELECT cycle_ts FROM cycles ORDER BY id")
+    reference = tmp_path / "straight.db"
+    run_replay(reference, hours=12, start=ACCEPTANCE_DAY)
+    assert resumed == _rows(reference, "SELECT cycle_ts FROM cycles ORDER BY id")
+    trades = "SELECT ts, side, qty, price FROM trades ORDER BY id"
+    assert _rows(path, trades) == _rows(reference, trades)
+    assert _rows(path, "SELECT count(*), status FROM runs") == [(1, "DONE")]
+
+
+# --- errors ---
+
+
+def test_a_venue_outage_is_logged_and_retried_with_back_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = ReplayFeed.last_price
+    failures = {"left": 3}
+
+    def flaky(self: ReplayFeed) -> Decimal:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise VenueUnavailable("fetch_ticker failed 5 times: ExchangeNotAvailable")
+        return original(self)
+
+    monkeypatch.setattr(ReplayFeed, "last_price", flaky)
+    code, out = run_replay(tmp_path / "outage.db", hours=6, start=ACCEPTANCE_DAY)
+    assert code == 0
+    rows = _rows(
+        tmp_path / "outage.db", "SELECT status, wakeup_secs, error FROM cycles ORDER BY id"
+    )
+    assert [(s, w) for s, w, _ in rows[:3]] == [("ERROR", 30), ("ERROR", 60), ("ERROR", 120)]
+    assert "ExchangeNotAvailable" in rows[0][2]
+    assert {s for s, _, _ in rows[3:]} == {"OK"}
+    assert "cycle skipped" in out
+
+
+def test_a_configuration_error_stops_the_loop_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def revoked(self: ReplayFeed) -> Decimal:
+        raise ConfigError("the exchange refused the API key; check EXCHANGE_API_KEY")
+
+    monkeypatch.setattr(ReplayFeed, "last_price", revoked)
+    err = io.StringIO()
+    with redirect_stderr(err), redirect_stdout(io.StringIO()):
+        code = main(["--db", str(tmp_path / "c.db"), "--hours", "2"])
+    assert code == 2
+    assert err.getvalue().strip().splitlines() == [
+        "autotrader: the exchange refused the API key; check EXCHANGE_API_KEY"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--from", "yesterday"], "--from 'yesterday' is not an ISO date"),
+        (["--from", "2030-01-01"], "is not inside the replay data"),
+        (["--hours", "-3"], "--hours -3.0 must be positive"),
+        (["--replay", "/nonexistent.csv"], "--replay '/nonexistent.csv' is not a file"),
+    ],
+)
+def test_bad_command_line_values_get_one_line(tmp_path: Path, argv: list[str], named: str) -> None:
+    err = io.StringIO()
+    with redirect_stderr(err), redirect_stdout(io.StringIO()):
+        code = main(["--db", str(tmp_path / "x.db"), *argv])
+    assert code == 2
+    lines = err.getvalue().strip().splitlines()
+    assert len(lines) == 1 and named in lines[0]
+
+
+def test_a_malformed_replay_file_is_named_with_its_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp_ms,open,high,low,close,volume\n0,1,1,1,1,1\n0,1,1,1,1,1\n")
+    err = io.StringIO()
+    with redirect_stderr(err), redirect_stdout(io.StringIO()):
+        code = main(["--db", str(tmp_path / "x.db"), "--replay", str(bad)])
+    assert code == 2
+    assert f"{bad}:3: duplicate timestamp" in err.getvalue()
+
+
+# --- console and trace command ---
+
+
+def test_the_console_shows_banner_cycles_progress_and_summary(tmp_path: Path) -> None:
+    _, out = run_replay(tmp_path / "console.db", hours=4, start=ACCEPTANCE_DAY)
+    for field in ("mode", "paper", "BTC/USDT", "offline", "models", "venue", "database", "seed"):
+        assert field in out
+    assert "cycles/s" in out and "replay" in out
+    assert "TRADE" in out and "next " in out  # per-cycle lines
+    for row in (
+        "cycles",
+        "trades",
+        "fees paid",
+        "final equity",
+        "buy & hold",
+        "max drawdown",
+        "schema-valid outputs",
+        "guardrail trips",
+        "fallback",
+    ):
+        assert row in out
+
+
+def test_log_level_warning_hides_the_cycle_lines(tmp_path: Path) -> None:
+    _, out = run_replay(tmp_path / "quiet.db", hours=4, start=ACCEPTANCE_DAY, log_level="WARNING")
+    assert "next " not in out
+    assert "schema-valid outputs" in out
+
+
+def test_trace_command_prints_a_stored_cycle_as_a_tree(tmp_path: Path) -> None:
+    path = tmp_path / "trace.db"
+    run_replay(path, hours=1, start=ACCEPTANCE_DAY)
+    trace_id = _rows(path, "SELECT trace_id FROM cycles LIMIT 1")[0][0]
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["trace", trace_id, "--db", str(path)]) == 0
+    text = out.getvalue()
+    assert trace_id in text and "Planner -> Trader" in text and "get_ohlcv" in text
+
+
+def test_trace_command_names_an_unknown_trace(tmp_path: Path) -> None:
+    path = tmp_path / "trace.db"
+    run_replay(path, hours=1, start=ACCEPTANCE_DAY)
+    err = io.StringIO()
+    with redirect_stderr(err):
+        assert main(["trace", "trace_nope", "--db", str(path)]) == 2
+    assert "no trace 'trace_nope'" in err.getvalue()

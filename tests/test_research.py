@@ -1,0 +1,215 @@
+"""The research loop: outcome measurement without look-ahead, posterior math, exploration at
+explore_ratio, discounting, and the evaluation report."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from rich.console import Console
+
+from autotrader.agents.offline import choose_arm, explore_ratio_for
+from autotrader.clock import from_ms
+from autotrader.config import load_settings
+from autotrader.db import Database
+from autotrader.research.outcomes import exit_candle, measure_due, outcome_of
+from autotrader.research.posteriors import PRIOR_BETA, ArmStats, Posterior, posterior
+from autotrader.research.report import write_report
+from autotrader.tools.memory import NewExperiment, read_posteriors, write_experiment
+from tests.helpers import real_candles, replay_at, run_replay
+
+STEP = 300_000
+T0 = datetime(2025, 9, 6, tzinfo=UTC)
+
+
+# --- outcomes: measured from candles that had closed, never later ones ---
+
+
+@given(entry=st.integers(100, 8000), horizon=st.integers(1, 12), late=st.integers(0, 50))
+def test_an_outcome_uses_the_candle_closing_at_its_horizon_even_when_measured_late(
+    entry: int, horizon: int, late: int
+) -> None:
+    candles = real_candles()
+    entry_close = from_ms(candles[entry].ts + STEP)
+    due = entry_close + timedelta(minutes=5 * horizon)
+    now = due + timedelta(minutes=5 * late)
+    window = candles[: entry + horizon + late + 1]  # what a feed shows at `now`
+    chosen = exit_candle(window, STEP, due, now)
+    assert chosen == candles[entry + horizon]
+    assert chosen.ts + STEP <= int(now.timestamp() * 1000)
+
+
+def test_measuring_before_the_horizon_closes_is_impossible() -> None:
+    candles = real_candles()[:101]
+    now = from_ms(candles[-1].ts + STEP)
+    with pytest.raises(AssertionError, match="closed by now"):
+        exit_candle(candles, STEP, now + timedelta(minutes=10), now - timedelta(minutes=5))
+
+
+def test_outcome_is_the_position_return_net_of_one_side_costs() -> None:
+    up = outcome_of("BUY", 1.0, Decimal(100), Decimal(101), one_way_cost=0.0015)
+    assert up.market_return == pytest.approx(0.01)
+    assert up.reward == pytest.approx(0.01 - 0.0015)
+    assert up.excess == pytest.approx(-0.0015)
+    flat = outcome_of("SELL", 0.0, Decimal(100), Decimal(99), one_way_cost=0.0015)
+    assert flat.reward == pytest.approx(-0.0015)  # out of the market: only the cost
+    assert flat.excess == pytest.approx(0.01 - 0.0015)  # but it avoided a 1% fall
+    keep_long = outcome_of("HOLD", 1.0, Decimal(100), Decimal(102), one_way_cost=0.0015)
+    assert keep_long.reward == pytest.approx(0.02)  # holding a position earns its move, free
+
+
+def test_measure_due_records_outcomes_from_the_replay_feed(db: Database) -> None:
+    feed, clock = replay_at(1000)
+    entry_price = Decimal(repr(real_candles()[1000].close))
+    experiment = NewExperiment(
+        id="e1",
+        scope="s",
+        trace_id="t",
+        plan_id=None,
+        proposal_id=None,
+        policy_id="breakout",
+        arm="breakout:short",
+        params={"lookback": 20},
+        hypothesis="h",
+        confidence=0.6,
+        explore=True,
+        action="BUY",
+        exposure=1.0,
+        qty=Decimal("0.001"),
+        executed=True,
+        entry_ts=clock.now(),
+        entry_price=entry_price,
+        due_ts=clock.now() + timedelta(minutes=15),
+    )
+    write_experiment(db, experiment)
+    args = {
+        "scope": "s",
+        "timeframe": "5m",
+        "step_ms": STEP,
+        "one_way_cost": 0.0015,
+        "half_life_secs": 86400.0,
+    }
+    assert measure_due(db, feed, now=clock.now() + timedelta(minutes=10), **args) == 0  # not due
+    clock.advance_to(clock.now() + timedelta(minutes=25))
+    assert measure_due(db, feed, now=clock.now(), **args) == 1
+    exit_price = Decimal(repr(real_candles()[1003].close))
+    row = sqlite3.connect(db.path).execute("SELECT exit_price, reward FROM experiments").fetchone()
+    assert Decimal(row[0]) == exit_price
+    assert row[1] == pytest.approx(float(exit_price / entry_price - 1) - 0.0015)
+    assert read_posteriors(db, "s", clock.now(), 86400.0)["breakout:short"].count == 1
+
+
+# --- posteriors ---
+
+
+def test_posterior_update_matches_a_hand_checked_case() -> None:
+    stats = ArmStats().add(0.01, T0, 1e12).add(-0.002, T0, 1e12)
+    post = posterior(stats)
+    # kappa = 1 + 2; mu = (0 + 0.008) / 3; alpha = 2 + 2/2
+    assert post.kappa == pytest.approx(3.0)
+    assert post.mu == pytest.approx(0.008 / 3)
+    assert post.alpha == pytest.approx(3.0)
+    # beta = beta0 + 1/2 * sum((x - xbar)^2) + kappa0 * n * (xbar - mu0)^2 / (2 * kappa)
+    #      = 5e-5 + 0.5 * (0.006^2 + 0.006^2) + 1 * 2 * 0.004^2 / 6
+    assert pytest.approx(5e-5) == PRIOR_BETA
+    assert post.beta == pytest.approx(5e-5 + 0.000036 + 2 * 0.004**2 / 6)
+
+
+def test_no_evidence_gives_the_prior() -> None:
+    prior = posterior(ArmStats())
+    assert (prior.mu, prior.kappa, prior.alpha) == (0.0, 1.0, 2.0)
+    low, high = prior.interval()
+    assert low < 0 < high
+
+
+def test_evidence_halves_after_one_half_life() -> None:
+    stats = ArmStats().add(0.004, T0, 3600.0)
+    aged = stats.decay(T0 + timedelta(hours=1), 3600.0)
+    assert aged.weight == pytest.approx(0.5)
+    assert aged.total == pytest.approx(0.002)
+    assert aged.count == 1  # the raw count is kept for the record
+
+
+def test_discounting_lets_the_posterior_follow_a_regime_change() -> None:
+    def after_change(half_life: float) -> float:
+        stats = ArmStats()
+        for hour in range(100):  # a long good regime...
+            stats = stats.add(0.002, T0 + timedelta(hours=hour), half_life)
+        for hour in range(100, 120):  # ...then it turns bad
+            stats = stats.add(-0.002, T0 + timedelta(hours=hour), half_life)
+        return posterior(stats).mean
+
+    assert after_change(half_life=6 * 3600) < 0 < after_change(half_life=1e9)
+
+
+# --- exploration ---
+
+
+def _posteriors() -> dict[str, Posterior]:
+    best = posterior(ArmStats(weight=500, total=0.5, total_sq=0.01, count=500))
+    weak = posterior(ArmStats(weight=5, total=-0.001, total_sq=1e-5, count=5))
+    return {"best": best, **{f"weak{i}": weak for i in range(5)}}
+
+
+def test_thompson_exploration_happens_at_the_explore_ratio() -> None:
+    rng = random.Random(12345)
+    trials, ratio = 5000, 0.3
+    explored = sum(choose_arm(_posteriors(), ratio, rng)[1] for _ in range(trials))
+    sigma = (ratio * (1 - ratio) / trials) ** 0.5
+    assert abs(explored / trials - ratio) < 4 * sigma
+
+
+def test_exploiting_always_takes_the_best_posterior_mean() -> None:
+    rng = random.Random(7)
+    assert {choose_arm(_posteriors(), 0.0, rng)[0] for _ in range(200)} == {"best"}
+
+
+def test_exploring_samples_uncertain_arms() -> None:
+    rng = random.Random(7)
+    picks = [choose_arm(_posteriors(), 1.0, rng)[0] for _ in range(500)]
+    assert len(set(picks)) > 3  # Thompson draws reach the uncertain arms too
+
+
+def test_explore_ratio_shrinks_as_evidence_grows() -> None:
+    ratios = [explore_ratio_for(evidence) for evidence in (0, 50, 200, 1000, 100_000)]
+    assert ratios[0] == 0.5
+    assert ratios == sorted(ratios, reverse=True)
+    assert ratios[-1] == 0.05
+
+
+def test_replay_scopes_keep_runs_from_learning_from_each_other(tmp_path: Path) -> None:
+    path = tmp_path / "two.db"
+    run_replay(path, hours=8)
+    run_replay(path, hours=8, seed=8)
+    with sqlite3.connect(path) as raw:
+        scopes = raw.execute("SELECT scope, count(*) FROM posteriors GROUP BY scope").fetchall()
+        runs = raw.execute("SELECT run_id FROM runs").fetchall()
+    assert len(runs) == 2 and {scope for scope, _ in scopes} == {run for (run,) in runs}
+
+
+# --- the report ---
+
+
+def test_report_writes_files_consistent_with_the_trades_table(tmp_path: Path) -> None:
+    path = tmp_path / "report.db"
+    code, _ = run_replay(path, hours=24, start=datetime(2025, 9, 29, tzinfo=UTC))
+    assert code == 0
+    settings = load_settings(env_file=None, db_path=path)
+    console = Console(file=__import__("io").StringIO(), width=160)
+    page = write_report(settings, tmp_path / "out", None, console)
+    assert page.is_file() and page.read_text().count("data:image/png;base64,") == 3
+    assert len(list((tmp_path / "out").glob("*.png"))) == 3
+    with sqlite3.connect(path) as raw:
+        trades, fees = raw.execute("SELECT count(*), sum(CAST(fee AS REAL)) FROM trades").fetchone()
+    html_text = page.read_text()
+    assert f"<th>trades</th><td>{trades}</td>" in html_text
+    fees_cell = html_text.split("<th>fees_paid</th><td>")[1].split("<")[0]
+    assert float(fees_cell) == pytest.approx(fees)
+    printed = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "Sharpe" in printed and "strategy families" in printed
