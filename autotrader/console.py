@@ -21,6 +21,7 @@ from autotrader.db.models import Cycle
 from autotrader.runs import RunSummary
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
+PROGRESS_EVERY_SECS = 0.25
 
 
 def _money(value: Decimal | None) -> str:
@@ -44,6 +45,7 @@ class ConsoleView:
         self._span: tuple[datetime, datetime] | None = None
         self._started = perf_counter()
         self._cycles = 0
+        self._last_update = 0.0
 
     def banner(self, fields: dict[str, str]) -> None:
         grid = Table.grid(padding=(0, 2))
@@ -101,17 +103,24 @@ class ConsoleView:
         self._started, self._cycles = perf_counter(), 0
         with progress:
             yield
+            self._last_update = 0.0
+            self._advance(end)  # the final state, whatever the throttle says
         self._progress = None
 
     def _advance(self, now: datetime) -> None:
         if self._progress is None or self._task is None or self._span is None:
             return
-        rate = self._cycles / max(1e-9, perf_counter() - self._started)
+        wall = perf_counter()
+        if wall - self._last_update < PROGRESS_EVERY_SECS:  # a redraw costs more than a cycle
+            return
+        self._last_update = wall
+        rate = self._cycles / max(1e-9, wall - self._started)
         done = (now - self._span[0]).total_seconds()
         self._progress.update(self._task, completed=done, now=f"{now:%Y-%m-%d %H:%M}", rate=rate)
 
     def _print(self, message: str) -> None:
-        (self._progress.console if self._progress else self.console).print(message, highlight=False)
+        console = self._progress.console if self._progress else self.console
+        console.print(message, highlight=False, soft_wrap=True)  # one line per cycle, unwrapped
 
     def summary(self, summary: RunSummary, extra: dict[str, Any] | None = None) -> None:
         table = Table(title=f"run {summary.run_id}", show_header=False)

@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from time import perf_counter
 
 from agents import custom_span, trace
@@ -30,11 +31,11 @@ from autotrader.db.models import Cycle
 from autotrader.errors import ConfigError, TradeError
 from autotrader.research.arms import arm_of, best_arm
 from autotrader.research.evaluation import evaluate_week, evaluation_due, latest_evaluation
-from autotrader.research.outcomes import measure_due
+from autotrader.research.outcomes import due_outcomes
 from autotrader.runs import RunState, log_cycle
 from autotrader.schemas import to_payload
 from autotrader.tools.ledger import snapshot_portfolio
-from autotrader.tools.memory import NewExperiment, write_experiment
+from autotrader.tools.memory import NewExperiment, apply_outcomes, write_experiment
 from autotrader.tools.trade import Fill, Side, make_idem
 from autotrader.trace_store import LocalTraceStore
 
@@ -119,7 +120,6 @@ class Orchestrator:
             self._traces.route(trace_id, audit)
         try:
             price = deps.venue.market.last_price()
-            self._measure(now)
             evaluation = self._weekly(now)
             digest = trace_id.removeprefix("trace_")
             cycle = CycleContext(
@@ -147,6 +147,7 @@ class Orchestrator:
             was_long = self._is_long(price)
             equity = self._snapshot(audit, now, price)
             explore = self._record_experiment(cycle, outcome, brief, execution, was_long)
+            self._measure(audit, now)
         except ConfigError:
             audit.flush(deps.db)
             raise
@@ -193,9 +194,10 @@ class Orchestrator:
             )
         return self._evaluation
 
-    def _measure(self, now: datetime) -> None:
+    def _measure(self, audit: AuditBuffer, now: datetime) -> None:
+        """Outcomes due by now, committed with the cycle (the next Planner sees them)."""
         settings = self.deps.settings
-        measure_due(
+        outcomes = due_outcomes(
             self.deps.db,
             self.deps.venue.market,
             scope=self.deps.scope,
@@ -203,8 +205,12 @@ class Orchestrator:
             step_ms=settings.timeframe_seconds * 1000,
             now=now,
             one_way_cost=float(settings.fee_rate + settings.slippage),
-            half_life_secs=settings.posterior_half_life_hours * 3600,
         )
+        if outcomes:
+            half_life = settings.posterior_half_life_hours * 3600
+            audit.then(
+                partial(apply_outcomes, outcomes=outcomes, now=now, half_life_secs=half_life)
+            )
 
     def _execute(self, cycle: CycleContext, outcome: CycleOutcome) -> Execution:
         """Place the approved order through the trade tool; a refusal is logged, not fatal."""

@@ -77,7 +77,12 @@ class LocalTraceStore(TracingProcessor):
         return None
 
     def on_span_end(self, span: Span[Any]) -> None:
-        data = _shorten(span.span_data.export())
+        exported = span.span_data.export()
+        text = json.dumps(exported, default=str)
+        if len(text) > MAX_FIELD_CHARS:  # most spans are small; only long ones are walked
+            exported = _shorten(exported)
+            text = json.dumps(exported, default=str)
+        data = exported
         row = {
             "span_id": span.span_id,
             "trace_id": span.trace_id,
@@ -86,7 +91,7 @@ class LocalTraceStore(TracingProcessor):
             "name": span_name(data),
             "started_at": span.started_at,
             "ended_at": span.ended_at,
-            "data_json": json.dumps(data, default=str),
+            "data_json": text,
             "error_json": json.dumps(span.error, default=str) if span.error else None,
         }
         with self._lock:

@@ -54,7 +54,7 @@ def _experiment(n: int, arm: str = "breakout:short") -> NewExperiment:
 def test_write_experiment_stores_it_open_and_notes_it_in_memory(db: Database) -> None:
     write_experiment(db, _experiment(1))
     [due] = due_experiments(db, "run1", T0 + timedelta(hours=1))
-    assert (due.id, due.status, due.entry_price) == ("e1", "OPEN", Decimal("110000"))
+    assert (due.id, due.action, due.entry_price) == ("e1", "BUY", Decimal("110000"))
     note = recall(db, "experiment:e1")
     assert note["arm"] == "breakout:short" and note["qty"] == "0.001"
 

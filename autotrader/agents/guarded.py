@@ -114,35 +114,41 @@ class GuardedModel(Model):
     ) -> ModelResponse:
         tool_names = {tool.name for tool in tools}
         handoff_names = {h.tool_name for h in handoffs}
-        asked: str | list[Any] = input
-        problem = ""
         cycle = current_cycle.get()
+
+        async def ask(asked: str | list[Any]) -> ModelResponse:
+            if cycle is not None:
+                cycle.model_calls += 1
+            return await self.inner.get_response(
+                system_instructions,
+                asked,
+                model_settings,
+                tools,
+                output_schema,
+                handoffs,
+                tracing,
+                previous_response_id=previous_response_id,
+                conversation_id=conversation_id,
+                prompt=prompt,
+            )
+
+        response = await ask(input)
+        problem = find_problem(response, self.contract, tool_names, handoff_names)
+        if problem is None:
+            return response
+        # Re-ask with the reason, a bounded number of times.
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.max_retries + 1),
+            stop=stop_after_attempt(self.max_retries),
             retry=retry_if_exception_type(InvalidModelOutput),
             reraise=True,
         )
         try:
             async for attempt in retrying:
                 with attempt:
-                    if cycle is not None:
-                        cycle.model_calls += 1
-                    response = await self.inner.get_response(
-                        system_instructions,
-                        asked,
-                        model_settings,
-                        tools,
-                        output_schema,
-                        handoffs,
-                        tracing,
-                        previous_response_id=previous_response_id,
-                        conversation_id=conversation_id,
-                        prompt=prompt,
-                    )
+                    response = await ask(with_correction(input, problem))
                     found = find_problem(response, self.contract, tool_names, handoff_names)
                     if found is not None:
                         problem = found
-                        asked = with_correction(input, found)
                         raise InvalidModelOutput(found)
                     return response
         except InvalidModelOutput:

@@ -83,9 +83,10 @@ def plan_decision(brief: dict[str, Any], seed: int, pinned_arm: str | None = Non
     means = {name: arm["mean"] for name, arm in arms.items()}
     counts = {name: arm["count"] for name, arm in arms.items()}
     ranked = sorted(arms, key=lambda name: (-means[name], counts[name], name))
-    # Alternatives from other families, so a proposal's policy_id names its strategy.
+    # Alternatives from other families, so a proposal's policy_id names its strategy; a pinned
+    # baseline plays its one strategy alone.
     others: list[str] = []
-    for name in ranked:
+    for name in [] if pinned_arm else ranked:
         families = {family_of(arm) for arm in [chosen, *others]}
         if family_of(name) not in families and len(others) < 2:
             others.append(name)
@@ -172,7 +173,7 @@ def trade_decision(brief: dict[str, Any], indicators: dict[str, Any]) -> Proposa
 
 
 def trader_policy(transcript: Transcript, seed: int) -> list[Action]:
-    if "compute_indicators" not in transcript.results:
+    if not transcript.called("compute_indicators"):
         context = transcript.brief["context"]
         args = {
             "symbol": context["symbol"],
@@ -180,7 +181,7 @@ def trader_policy(transcript: Transcript, seed: int) -> list[Action]:
             "limit": context["ohlcv_limit"],
         }
         return [ToolCall("get_ohlcv", args), ToolCall("compute_indicators", args)]
-    indicators = transcript.results["compute_indicators"]
+    indicators = transcript.result("compute_indicators")
     if isinstance(indicators, dict) and indicators.get("strategies"):
         proposal = trade_decision(transcript.brief, indicators)
     else:  # the tool answered with an error: no data, no trade
@@ -227,7 +228,7 @@ def judge_policy(transcript: Transcript, seed: int) -> list[Action]:
             decision="APPROVE", revised_qty=None, violations=None, notes="HOLD: nothing to execute"
         )
         return [FinalText(verdict.model_dump_json())]
-    check = transcript.results.get("pre_trade_check")
+    check = transcript.result("pre_trade_check")
     if not isinstance(check, dict) or "violations" not in check:
         return [ToolCall("pre_trade_check", {"side": proposal["action"], "qty": proposal["qty"]})]
     return [FinalText(verdict_decision(proposal, check).model_dump_json())]

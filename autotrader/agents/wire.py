@@ -34,12 +34,20 @@ Action = ToolCall | FinalText
 
 @dataclass(frozen=True)
 class Transcript:
-    """An agent's input reduced to what a policy reads: the brief and the latest tool results."""
+    """An agent's input reduced to what a policy reads: the brief and the latest tool outputs
+    (raw text; `result` parses one on demand, so unread outputs cost nothing)."""
 
     brief: dict[str, Any]
-    results: dict[str, Any]
+    outputs: dict[str, str]
     tools: tuple[str, ...]
     handoffs: tuple[str, ...]
+
+    def called(self, tool: str) -> bool:
+        return tool in self.outputs
+
+    def result(self, tool: str) -> Any:
+        """The tool's latest output as JSON; None if it was not called or answered an error."""
+        return _json_or_none(self.outputs[tool]) if tool in self.outputs else None
 
 
 def _as_dict(item: Any) -> dict[str, Any]:
@@ -68,7 +76,7 @@ def transcript_of(items: str | list[Any], tools: list[str], handoffs: list[str])
         items = [{"role": "user", "content": items}]
     brief: dict[str, Any] = {}
     names: dict[str, str] = {}
-    results: dict[str, Any] = {}
+    outputs: dict[str, str] = {}
     for raw in items:
         item = _as_dict(raw)
         if item.get("role") == "user" and not brief:
@@ -77,8 +85,8 @@ def transcript_of(items: str | list[Any], tools: list[str], handoffs: list[str])
         elif item.get("type") == "function_call":
             names[item["call_id"]] = item["name"]
         elif item.get("type") == "function_call_output" and item["call_id"] in names:
-            results[names[item["call_id"]]] = _json_or_none(_text_of(item.get("output", "")))
-    return Transcript(brief, results, tuple(tools), tuple(handoffs))
+            outputs[names[item["call_id"]]] = _text_of(item.get("output", ""))
+    return Transcript(brief, outputs, tuple(tools), tuple(handoffs))
 
 
 def output_items(actions: list[Action], prefix: str) -> list[ResponseOutputItem]:

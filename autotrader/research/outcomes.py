@@ -50,7 +50,7 @@ def exit_candle(candles: list[Candle], step_ms: int, due: datetime, now: datetim
     return candle
 
 
-def measure_due(
+def due_outcomes(
     db: Database,
     market: MarketData,
     *,
@@ -59,12 +59,11 @@ def measure_due(
     step_ms: int,
     now: datetime,
     one_way_cost: float,
-    half_life_secs: float,
-) -> int:
-    """Measure every experiment of `scope` whose horizon has passed; returns how many."""
+) -> list[MeasuredOutcome]:
+    """The outcomes of every experiment of `scope` whose horizon has passed by `now`."""
     due = due_experiments(db, scope, now)
     if not due:
-        return 0
+        return []
     oldest = min(e.due_ts for e in due)
     needed = int((to_ms(now) - to_ms(oldest)) // step_ms) + 2
     candles = market.ohlcv(timeframe, min(1000, max(needed, 2)))
@@ -88,4 +87,28 @@ def measure_due(
                 result.excess,
             )
         )
+    return outcomes
+
+
+def measure_due(
+    db: Database,
+    market: MarketData,
+    *,
+    scope: str,
+    timeframe: str,
+    step_ms: int,
+    now: datetime,
+    one_way_cost: float,
+    half_life_secs: float,
+) -> int:
+    """Measure and record every due experiment of `scope` now; returns how many."""
+    outcomes = due_outcomes(
+        db,
+        market,
+        scope=scope,
+        timeframe=timeframe,
+        step_ms=step_ms,
+        now=now,
+        one_way_cost=one_way_cost,
+    )
     return record_outcomes(db, outcomes, now=now, half_life_secs=half_life_secs)

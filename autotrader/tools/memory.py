@@ -14,12 +14,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy import Connection
 from sqlmodel import col, select
 
 from autotrader.db import Database, Sink
 from autotrader.db.models import ArmAggregate, Experiment, MemoryEntry
-from autotrader.db.types import decimal_to_text
+from autotrader.db.types import decimal_to_text, utc_iso
 from autotrader.research.arms import ARM_PRESETS, family_of
 from autotrader.research.posteriors import ArmStats, Posterior, posterior
 
@@ -48,42 +48,73 @@ class NewExperiment:
     due_ts: datetime
 
 
-def write_experiment(db: Sink, experiment: NewExperiment) -> Experiment:
+def write_experiment(db: Sink, experiment: NewExperiment) -> None:
     """Store an experiment (OPEN) and note it in the memory log under `experiment:<id>`."""
     fields = asdict(experiment)
     params = fields.pop("params")
-    row = Experiment(
-        **fields, params_json=json.dumps(params), status="OPEN", created_ts=experiment.entry_ts
-    )
+    row = {
+        **fields,
+        "params_json": json.dumps(params),
+        "status": "OPEN",
+        "created_ts": experiment.entry_ts,
+    }
     note = {
         key: (decimal_to_text(value) if isinstance(value, Decimal) else value)
-        for key, value in asdict(experiment).items()
+        for key, value in fields.items()
         if not isinstance(value, datetime)
     }
-    note["entry_ts"] = experiment.entry_ts.isoformat()
-    note_row = MemoryEntry(
-        ts=experiment.entry_ts, key=f"experiment:{experiment.id}", value_json=json.dumps(note)
-    )
+    note.update(params=params, entry_ts=experiment.entry_ts.isoformat())
     db.append_values(
-        (Experiment, row.model_dump()), (MemoryEntry, note_row.model_dump(exclude={"id"}))
+        (Experiment, row),
+        (
+            MemoryEntry,
+            {
+                "ts": experiment.entry_ts,
+                "key": f"experiment:{experiment.id}",
+                "value_json": json.dumps(note),
+            },
+        ),
     )
-    return row
+
+
+@dataclass(frozen=True)
+class DueExperiment:
+    id: str
+    scope: str
+    arm: str
+    action: str
+    exposure: float
+    entry_ts: datetime
+    entry_price: Decimal
+    due_ts: datetime
+
+
+_DUE = (
+    "SELECT id, scope, arm, action, exposure, entry_ts, entry_price, due_ts FROM experiments "
+    "WHERE scope = ? AND status = 'OPEN' AND due_ts <= ? ORDER BY due_ts LIMIT ?"
+)
 
 
 def due_experiments(
     db: Database, scope: str, now: datetime, limit: int = 100
-) -> Sequence[Experiment]:
-    """OPEN experiments whose horizon has passed, oldest first (indexed on scope, status, due)."""
-    query = (
-        select(Experiment)
-        .where(
-            Experiment.scope == scope, Experiment.status == "OPEN", col(Experiment.due_ts) <= now
+) -> list[DueExperiment]:
+    """OPEN experiments whose horizon has passed, oldest first (indexed on scope, status, due).
+    A plain read: it runs every cycle."""
+    return [
+        DueExperiment(
+            id_,
+            scope_,
+            arm,
+            action,
+            exposure,
+            datetime.fromisoformat(entry_ts),
+            Decimal(entry_price),
+            datetime.fromisoformat(due_ts),
         )
-        .order_by(col(Experiment.due_ts))
-        .limit(limit)
-    )
-    with db.session() as session:
-        return session.exec(query).all()
+        for id_, scope_, arm, action, exposure, entry_ts, entry_price, due_ts in db.read(
+            _DUE, (scope, utc_iso(now), limit)
+        )
+    ]
 
 
 @dataclass(frozen=True)
@@ -102,54 +133,82 @@ def record_outcomes(
 ) -> int:
     """Mark experiments MEASURED and fold each reward into its arm's running sums, in one
     transaction. An experiment already measured is skipped, so each counts exactly once."""
+    with db.engine.begin() as connection:
+        return apply_outcomes(connection, outcomes, now=now, half_life_secs=half_life_secs)
+
+
+_ARMS_OF_SCOPE = (
+    "SELECT arm, weight, total, total_sq, count, last_ts FROM posteriors WHERE scope = ?"
+)
+_MARK_MEASURED = (
+    "UPDATE experiments SET status = 'MEASURED', exit_price = ?, market_return = ?, reward = ?, "
+    "excess_return = ?, measured_ts = ? WHERE id = ? AND status = 'OPEN'"
+)
+_UPSERT_ARM = (
+    "INSERT INTO posteriors (scope, arm, policy_id, weight, total, total_sq, count, last_ts) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, arm) DO UPDATE SET "
+    "weight = excluded.weight, total = excluded.total, total_sq = excluded.total_sq, "
+    "count = excluded.count, last_ts = excluded.last_ts"
+)
+
+
+def apply_outcomes(
+    connection: Connection,
+    outcomes: Sequence[MeasuredOutcome],
+    *,
+    now: datetime,
+    half_life_secs: float,
+) -> int:
+    """record_outcomes inside a transaction the caller holds (a cycle's single commit).
+    Plain SQL on the DBAPI cursor: this runs every cycle, on a handful of rows."""
     if not outcomes:
         return 0
+    cursor = connection.connection.cursor()
+    stamp = utc_iso(now)
     aggregates: dict[tuple[str, str], ArmStats] = {}
-    experiments, posteriors = Experiment.__table__, ArmAggregate.__table__  # type: ignore[attr-defined]
+    for scope in {o.scope for o in outcomes}:
+        for arm, weight, total, total_sq, count, last_ts in cursor.execute(
+            _ARMS_OF_SCOPE, (scope,)
+        ):
+            aggregates[(scope, arm)] = ArmStats(
+                weight, total, total_sq, count, datetime.fromisoformat(last_ts)
+            )
+    touched: set[tuple[str, str]] = set()
     recorded = 0
-    with db.engine.begin() as connection:
-        for scope in {o.scope for o in outcomes}:
-            rows = connection.execute(select(posteriors).where(posteriors.c.scope == scope))
-            for row in rows.mappings():
-                aggregates[(scope, row["arm"])] = ArmStats(
-                    row["weight"], row["total"], row["total_sq"], row["count"], row["last_ts"]
-                )
-        touched: set[tuple[str, str]] = set()
-        for outcome in outcomes:
-            marked = connection.execute(
-                experiments.update()
-                .where(experiments.c.id == outcome.experiment_id, experiments.c.status == "OPEN")
-                .values(
-                    status="MEASURED",
-                    exit_price=outcome.exit_price,
-                    market_return=outcome.market_return,
-                    reward=outcome.reward,
-                    excess_return=outcome.excess_return,
-                    measured_ts=now,
-                )
-            )
-            if marked.rowcount != 1:
-                continue
-            key = (outcome.scope, outcome.arm)
-            aggregates[key] = aggregates.get(key, ArmStats()).add(
-                outcome.reward, now, half_life_secs
-            )
-            touched.add(key)
-            recorded += 1
-        for scope, arm in touched:
-            stats = aggregates[(scope, arm)]
-            values = {
-                "weight": stats.weight,
-                "total": stats.total,
-                "total_sq": stats.total_sq,
-                "count": stats.count,
-                "last_ts": now,
-            }
-            connection.execute(
-                insert(posteriors)
-                .values(scope=scope, arm=arm, policy_id=family_of(arm), **values)
-                .on_conflict_do_update(index_elements=["scope", "arm"], set_=values)
-            )
+    for o in outcomes:
+        cursor.execute(
+            _MARK_MEASURED,
+            (
+                decimal_to_text(o.exit_price),
+                o.market_return,
+                o.reward,
+                o.excess_return,
+                stamp,
+                o.experiment_id,
+            ),
+        )
+        if cursor.rowcount != 1:
+            continue  # measured before: each experiment counts once
+        key = (o.scope, o.arm)
+        aggregates[key] = aggregates.get(key, ArmStats()).add(o.reward, now, half_life_secs)
+        touched.add(key)
+        recorded += 1
+    for scope, arm in touched:
+        stats = aggregates[(scope, arm)]
+        cursor.execute(
+            _UPSERT_ARM,
+            (
+                scope,
+                arm,
+                family_of(arm),
+                stats.weight,
+                stats.total,
+                stats.total_sq,
+                stats.count,
+                stamp,
+            ),
+        )
+    cursor.close()
     return recorded
 
 
@@ -181,15 +240,10 @@ def read_posteriors(
     db: Database, scope: str, now: datetime, half_life_secs: float
 ) -> dict[str, Posterior]:
     """The posterior of every arm (the prior for arms with no evidence yet), aged to `now`."""
-    table = ArmAggregate.__table__  # type: ignore[attr-defined]
-    with db.engine.connect() as connection:  # a Core read: this runs every cycle
-        found = connection.execute(table.select().where(table.c.scope == scope)).mappings()
-        stats = {
-            row["arm"]: ArmStats(
-                row["weight"], row["total"], row["total_sq"], row["count"], row["last_ts"]
-            )
-            for row in found
-        }
+    stats = {
+        arm: ArmStats(weight, total, total_sq, count, datetime.fromisoformat(last_ts))
+        for arm, weight, total, total_sq, count, last_ts in db.read(_ARMS_OF_SCOPE, (scope,))
+    }  # a plain read: this runs every cycle
     arms = sorted(set(ARM_PRESETS) | set(stats))
     return {arm: posterior(stats.get(arm, ArmStats()).decay(now, half_life_secs)) for arm in arms}
 
