@@ -34,7 +34,7 @@ def _rows(path: Path, query: str) -> list[tuple[Any, ...]]:
 @pytest.fixture(scope="module")
 def acceptance_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("v1") / "v1.db"
-    code, _ = run_replay(path, hours=24, start=ACCEPTANCE_DAY)
+    code, _ = run_replay(path, hours=24)  # `runner.py --hours 24`: the data's first day
     assert code == 0
     return path
 

@@ -40,7 +40,7 @@ from autotrader.schemas import Plan, Proposal, Verdict, to_payload
 
 HOLD_CONFIDENCE = 0.5
 TURBULENT_VOL_RATIO = 2.5  # short-term volatility this far above its baseline: observe only
-EVIDENCE_SCALE = 200  # evidence (discounted experiments) at which explore_ratio falls to 0.35
+EVIDENCE_SCALE = 50  # evidence (discounted experiments) at which explore_ratio falls to 0.35
 
 
 # --- Planner ---
@@ -57,42 +57,52 @@ def explore_ratio_for(evidence: float) -> float:
     return round(min(0.5, max(0.05, 0.5 / math.sqrt(1 + evidence / EVIDENCE_SCALE))), 4)
 
 
+def choose_arms(
+    posteriors: dict[str, Posterior], explore_ratio: float, rng: random.Random
+) -> tuple[list[str], bool]:
+    """The arms to try, best first, and whether this is exploration.
+
+    With probability explore_ratio: Thompson sampling, the one arm with the best draw from its
+    posterior (one experiment at a time, so exploring does not churn the position). Otherwise:
+    the best posterior mean, then only arms whose mean is above zero (a positive expected edge
+    after costs): exploiting never trades on an arm believed to lose.
+    """
+    if rng.random() < explore_ratio:
+        draws = {name: p.sample_mean(rng) for name, p in sorted(posteriors.items())}
+        return [max(draws, key=draws.__getitem__)], True
+    means = {name: p.mean for name, p in posteriors.items()}
+    counts = {name: p.count for name, p in posteriors.items()}
+    best = best_arm(means, counts)
+    ranked = sorted(means, key=lambda name: (-means[name], counts[name], name))
+    return [best, *(name for name in ranked if name != best and means[name] > 0)], False
+
+
 def choose_arm(
     posteriors: dict[str, Posterior], explore_ratio: float, rng: random.Random
 ) -> tuple[str, bool]:
-    """With probability explore_ratio, Thompson sampling (the best draw from each posterior);
-    otherwise the best posterior mean. Returns the arm and whether this was exploration."""
-    if rng.random() < explore_ratio:
-        draws = {name: p.sample_mean(rng) for name, p in sorted(posteriors.items())}
-        return max(draws, key=draws.__getitem__), True
-    means = {name: p.mean for name, p in posteriors.items()}
-    return best_arm(means, {name: p.count for name, p in posteriors.items()}), False
+    """The one arm to try this cycle (see choose_arms) and whether this is exploration."""
+    arms, explored = choose_arms(posteriors, explore_ratio, rng)
+    return arms[0], explored
 
 
 def plan_decision(brief: dict[str, Any], seed: int, pinned_arm: str | None = None) -> Plan:
-    """Choose the arm to try this cycle, how much to explore, the mode and the next wakeup.
+    """Choose the arms to try this cycle, how much to explore, the mode and the next wakeup.
     `pinned_arm` fixes the choice (a single-strategy baseline for the learning benchmark)."""
     rng = random.Random(f"{seed}|{brief['now']}")  # same inputs, same plan: runs are replayable
     arms: dict[str, dict[str, Any]] = brief["arms"]
-    posteriors = {name: _posterior(arm) for name, arm in arms.items()}
     if pinned_arm is not None:
-        chosen, explore_ratio = pinned_arm, 0.0
+        candidates, explore_ratio = [pinned_arm], 0.0
     else:
         explore_ratio = explore_ratio_for(sum(arm["weight"] for arm in arms.values()))
-        chosen, _ = choose_arm(posteriors, explore_ratio, rng)
-    means = {name: arm["mean"] for name, arm in arms.items()}
-    counts = {name: arm["count"] for name, arm in arms.items()}
-    ranked = sorted(arms, key=lambda name: (-means[name], counts[name], name))
-    # Alternatives from other families, so a proposal's policy_id names its strategy; a pinned
-    # baseline plays its one strategy alone.
-    others: list[str] = []
-    for name in [] if pinned_arm else ranked:
-        families = {family_of(arm) for arm in [chosen, *others]}
-        if family_of(name) not in families and len(others) < 2:
-            others.append(name)
+        posteriors = {name: _posterior(arm) for name, arm in arms.items()}
+        candidates, _ = choose_arms(posteriors, explore_ratio, rng)
+    # At most one arm per family, so a proposal's policy_id names the strategy followed.
+    chosen: list[str] = []
+    for name in candidates:
+        if len(chosen) < 3 and family_of(name) not in {family_of(arm) for arm in chosen}:
+            chosen.append(name)
     strategies = [
-        {"policy_id": arms[name]["policy_id"], "params": arms[name]["params"]}
-        for name in [chosen, *others]
+        {"policy_id": arms[name]["policy_id"], "params": arms[name]["params"]} for name in chosen
     ]
     regime = brief.get("regime") or {}
     vol_ratio = regime.get("vol_ratio")
