@@ -31,9 +31,10 @@ bench: $(STAMP)  ## speed, memory and learning figures on the bundled data
 	$(BIN)/python -m benchmarks.cycle_speed
 	$(BIN)/python -m benchmarks.learning
 
-record: $(STAMP)  ## re-record the OpenAI cassettes; needs a real OPENAI_API_KEY
+record: $(STAMP)  ## re-record the whole-cycle OpenAI cassette; needs a real OPENAI_API_KEY
 	@test -n "$$OPENAI_API_KEY" || { echo "error: OPENAI_API_KEY is not set; make record talks to the real API" >&2; exit 2; }
-	$(BIN)/python -m pytest tests/test_openai_provider.py --record-mode=rewrite $(ARGS)
+	AUTOTRADER_RECORD_KEY="$$OPENAI_API_KEY" $(BIN)/python -m pytest tests/test_openai_provider.py \
+		-k whole_cycle_on_the_responses_api --record-mode=rewrite $(ARGS)
 
 report: $(STAMP)  ## evaluation report of the last run's database
 	$(BIN)/python runner.py report $(ARGS)

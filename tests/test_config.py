@@ -75,3 +75,13 @@ def test_invalid_setting_prints_one_line_naming_it_and_exits_2(
     assert named in lines[0]
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_env_example_documents_every_setting() -> None:
+    import re
+
+    from autotrader.config import Settings
+
+    text = (REPO_ROOT / ".env.example").read_text()
+    listed = set(re.findall(r"^#? ?([A-Z_]+)=", text, re.MULTILINE))
+    assert listed == {name.upper() for name in Settings.model_fields}
