@@ -19,9 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from autotrader.config import Settings, load_settings
-from autotrader.errors import ConfigError, DataError
+from autotrader.errors import AutotraderError, ConfigError, DataError
 
 EXIT_CONFIG = 2
+EXIT_UNAVAILABLE = 1
+EXIT_INTERRUPTED = 130
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -101,6 +103,15 @@ def main(argv: Sequence[str]) -> int:
     except (ConfigError, DataError) as error:
         print(f"autotrader: {error}", file=sys.stderr)
         return EXIT_CONFIG
+    except AutotraderError as error:  # e.g. the venue unreachable at boot (cycles retry)
+        print(
+            f"autotrader: cannot start: {error}; check the network and the exchange's status",
+            file=sys.stderr,
+        )
+        return EXIT_UNAVAILABLE
+    except KeyboardInterrupt:  # before the loop's own signal handling is in place
+        print("autotrader: interrupted before the loop started", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:

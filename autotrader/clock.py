@@ -6,6 +6,7 @@ Replay and live run the same orchestrator; only the clock (and the feed it drive
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -13,17 +14,23 @@ from typing import Protocol
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
-    async def sleep(self, seconds: float) -> None: ...
+    async def sleep(self, seconds: float, interrupt: asyncio.Event | None = None) -> None:
+        """Let `seconds` pass; a set `interrupt` ends the wait early (a stop request)."""
+        ...
 
 
 class WallClock:
-    """Real UTC time; sleeping waits (and is cancellable, for a clean shutdown)."""
+    """Real UTC time; sleeping waits, unless interrupted (for a clean shutdown)."""
 
     def now(self) -> datetime:
         return datetime.now(UTC)
 
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+    async def sleep(self, seconds: float, interrupt: asyncio.Event | None = None) -> None:
+        if interrupt is None:
+            await asyncio.sleep(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(interrupt.wait(), timeout=seconds)
 
 
 class SimulatedClock:
@@ -37,8 +44,8 @@ class SimulatedClock:
     def now(self) -> datetime:
         return self._now
 
-    async def sleep(self, seconds: float) -> None:
-        self._now += timedelta(seconds=seconds)
+    async def sleep(self, seconds: float, interrupt: asyncio.Event | None = None) -> None:
+        self._now += timedelta(seconds=seconds)  # no waiting, so nothing to interrupt
 
     def advance_to(self, moment: datetime) -> None:
         if moment < self._now:

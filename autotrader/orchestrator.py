@@ -1,16 +1,16 @@
 """The loop: plan -> propose -> judge -> execute -> log -> sleep, on any clock.
 
-Each cycle measures the experiments that came due, runs the weekly evaluator when a week has
-passed, runs the agent graph in one trace, executes an approved verdict through the trade tool,
-marks the portfolio to market, records the proposal as an experiment and logs the cycle. A
-cycle that fails (venue down past its retries, model provider down) is logged and retried after
-a back-off; only a ConfigError stops the loop. A stop request ends it after the current cycle.
+Each cycle runs the weekly evaluator when a week has passed, runs the agent graph in one trace,
+executes an approved verdict through the trade tool, marks the portfolio to market, records the
+proposal as an experiment, measures the experiments that came due, and commits all of it in one
+transaction (decisions go to disk before any order is sent). A cycle that fails (venue down past
+its retries, model provider down) is logged and retried after a back-off; only a ConfigError
+stops the loop. A stop request ends it after the current cycle.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -24,7 +24,6 @@ from agents import custom_span, trace
 from autotrader.agents.context import CycleContext, Deps
 from autotrader.agents.graph import AgentGraph, CycleOutcome
 from autotrader.briefing import planner_brief
-from autotrader.clock import SimulatedClock
 from autotrader.console import ConsoleView
 from autotrader.db import AuditBuffer
 from autotrader.db.models import Cycle
@@ -32,7 +31,7 @@ from autotrader.errors import ConfigError, TradeError
 from autotrader.research.arms import arm_of, best_arm
 from autotrader.research.evaluation import evaluate_week, evaluation_due, latest_evaluation
 from autotrader.research.outcomes import due_outcomes
-from autotrader.runs import RunState, log_cycle
+from autotrader.runs import log_cycle
 from autotrader.schemas import to_payload
 from autotrader.tools.ledger import snapshot_portfolio
 from autotrader.tools.memory import NewExperiment, apply_outcomes, write_experiment
@@ -74,7 +73,6 @@ class Orchestrator:
         self,
         deps: Deps,
         graph: AgentGraph,
-        run: RunState,
         view: ConsoleView,
         stop: StopRequest,
         *,
@@ -84,7 +82,6 @@ class Orchestrator:
     ) -> None:
         self.deps = deps
         self.graph = graph
-        self.run_state = run
         self.view = view
         self.stop = stop
         self.run_start = run_start
@@ -101,20 +98,13 @@ class Orchestrator:
                 return "DONE"
             row = await self.cycle()
             self.view.cycle(row)
-            await self._sleep(row.wakeup_secs)
+            await clock.sleep(row.wakeup_secs, interrupt=self.stop.event)
         return "STOPPED"
-
-    async def _sleep(self, seconds: float) -> None:
-        if isinstance(self.deps.clock, SimulatedClock):
-            await self.deps.clock.sleep(seconds)
-            return
-        with contextlib.suppress(TimeoutError):  # wall clock: a stop request ends the wait
-            await asyncio.wait_for(self.stop.event.wait(), timeout=seconds)
 
     async def cycle(self) -> Cycle:
         deps, settings = self.deps, self.deps.settings
         started, now = perf_counter(), deps.clock.now()
-        trace_id = trace_id_for(self.run_state.run_id, now)
+        trace_id = trace_id_for(deps.run_id, now)
         audit = AuditBuffer()  # this cycle's audit rows, committed together
         if self._traces is not None:
             self._traces.route(trace_id, audit)

@@ -18,7 +18,7 @@ from sqlmodel import col, select
 from autotrader.db import Database
 from autotrader.db.models import Order, Trade
 from autotrader.exchange.base import OrderReport, Venue
-from autotrader.tools.ledger import log_trade, mark_order, unsettled_orders
+from autotrader.tools.ledger import log_fill, mark_order, unsettled_orders
 
 
 @dataclass(frozen=True)
@@ -99,22 +99,13 @@ def reconcile(
     for fix in fixes:
         if fix.kind == "book" and fix.report is not None:
             report = fix.report
-            log_trade(
+            log_fill(
                 db,
-                ts=report.ts,
-                symbol=report.symbol,
-                side=report.side,
-                qty=report.filled_qty,
-                price=report.avg_price,
-                fee=report.fee,
-                fee_asset=report.fee_asset,
-                order_id=report.order_id,
-                client_order_id=report.client_order_id,
+                report,
                 idempotency_key=fix.idempotency_key,
                 proposal_id=fix.proposal_id,
                 trace_id=fix.trace_id,
                 run_id=run_id,
-                status="FILLED",
             )
             if fix.client_order_id in keys:
                 mark_order(db, fix.client_order_id, "FILLED", now, venue_order_id=report.order_id)

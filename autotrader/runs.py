@@ -133,11 +133,6 @@ def log_cycle(db: Sink, row: Cycle) -> None:
     db.append_values((Cycle, row.model_dump(exclude={"id"})))
 
 
-def latest_run(db: Database) -> Run | None:
-    with db.session() as session:
-        return session.exec(select(Run).order_by(col(Run.started_at).desc()).limit(1)).first()
-
-
 @dataclass(frozen=True)
 class RunSummary:
     run_id: str

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -95,6 +96,18 @@ def test_fetch_balance_reads_the_recorded_spot_account(db: Database) -> None:
     assert account.position_cost == 0
 
 
+def _trade_tool(venue: Any, db: Database, clock: SimulatedClock, *, real_mode: bool) -> TradeTool:
+    return TradeTool(
+        venue,
+        db,
+        clock,
+        enforce_cap=real_mode,
+        cap=Decimal(5),
+        cap_buffer=Decimal("0.01"),
+        lookup=NO_WAIT,
+    )
+
+
 def _persist_intent(db: Database) -> None:
     record_order_intent(
         db,
@@ -115,15 +128,7 @@ def test_duplicate_placement_finds_the_existing_order_and_sends_nothing(
     _persist_intent(db)  # a previous attempt got as far as persisting (and maybe sending)
     with binance_vcr.use_cassette("duplicate_placement.yaml") as cassette:  # no POST in it
         venue = sandbox_venue(db, clock)
-        tool = TradeTool(
-            venue,
-            db,
-            clock,
-            enforce_cap=False,
-            cap=Decimal(5),
-            cap_buffer=Decimal("0.01"),
-            lookup=NO_WAIT,
-        )
+        tool = _trade_tool(venue, db, clock, real_mode=False)
         fill = tool.place_market_order("BUY", Decimal("0.01"), IDEM_KEY)
         again = tool.place_market_order("BUY", Decimal("0.01"), IDEM_KEY)  # from the ledger
     assert cassette.all_played
@@ -137,15 +142,7 @@ def test_an_order_timeout_is_resolved_by_lookup_not_by_resending(
 ) -> None:
     with binance_vcr.use_cassette("order_timeout_then_found.yaml") as cassette:
         venue = sandbox_venue(db, clock)
-        tool = TradeTool(
-            venue,
-            db,
-            clock,
-            enforce_cap=False,
-            cap=Decimal(5),
-            cap_buffer=Decimal("0.01"),
-            lookup=NO_WAIT,
-        )
+        tool = _trade_tool(venue, db, clock, real_mode=False)
         fill = tool.place_market_order("BUY", Decimal("0.01"), IDEM_KEY)
     assert cassette.all_played  # one POST (504), then the lookup; nothing else
     assert fill.order_id == "4336196" and fill.filled_qty == Decimal("0.01")
@@ -158,15 +155,7 @@ def test_in_real_mode_the_cap_stops_an_order_before_it_reaches_binance(
 ) -> None:
     with binance_vcr.use_cassette("cap_stops_order.yaml") as cassette:  # no POST in it
         venue = sandbox_venue(db, clock)
-        tool = TradeTool(
-            venue,
-            db,
-            clock,
-            enforce_cap=True,
-            cap=Decimal(5),
-            cap_buffer=Decimal("0.01"),
-            lookup=NO_WAIT,
-        )
+        tool = _trade_tool(venue, db, clock, real_mode=True)
         with pytest.raises(CapExceeded, match="exceed DEPOSIT_CAP_USDT=5"):
             tool.place_market_order("BUY", Decimal("0.0001"), IDEM_KEY)
     assert cassette.all_played

@@ -9,10 +9,9 @@ from decimal import Decimal
 from sqlmodel import func, select
 
 from autotrader.db import Database
-from autotrader.db.models import Decision, Trade
+from autotrader.db.models import Decision, PortfolioSnapshot, Trade
 from autotrader.schemas import Proposal
 from autotrader.tools.ledger import (
-    latest_portfolio,
     log_decision,
     log_trade,
     recent_trades,
@@ -92,8 +91,8 @@ def test_snapshot_marks_the_position_to_market(db: Database) -> None:
         position_cost=Decimal("110"),
         realized_pnl=Decimal("-1.5"),
     )
-    latest = latest_portfolio(db)
-    assert latest is not None
+    with db.session() as session:
+        latest = session.exec(select(PortfolioSnapshot)).one()
     assert latest.equity == Decimal("1020.000")
     assert latest.unrealized_pnl == Decimal("10.000")
     assert latest.realized_pnl == Decimal("-1.5")

@@ -247,3 +247,22 @@ def test_trace_command_names_an_unknown_trace(tmp_path: Path) -> None:
     with redirect_stderr(err):
         assert main(["trace", "trace_nope", "--db", str(path)]) == 2
     assert "no trace 'trace_nope'" in err.getvalue()
+
+
+def test_an_unreachable_venue_at_boot_is_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from autotrader import app
+
+    def unreachable(*args: Any, **kwargs: Any) -> Any:
+        raise VenueUnavailable(
+            "load_markets failed 5 times: NetworkError: binance GET /api/v3/exchangeInfo"
+        )
+
+    monkeypatch.setattr(app, "wire_market", unreachable)
+    err = io.StringIO()
+    with redirect_stderr(err), redirect_stdout(io.StringIO()):
+        code = main(["--db", str(tmp_path / "x.db")])
+    assert code == 1
+    lines = err.getvalue().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("autotrader: cannot start: load_markets failed")

@@ -14,11 +14,12 @@ from sqlalchemy import event
 from autotrader.db import Database
 from autotrader.research.arms import ARM_PRESETS
 from autotrader.tools.memory import (
+    MeasuredOutcome,
     NewExperiment,
     due_experiments,
     read_posteriors,
     recall,
-    record_outcome,
+    record_outcomes,
     remember,
     write_experiment,
 )
@@ -67,16 +68,11 @@ def test_an_experiment_is_not_due_before_its_horizon(db: Database) -> None:
 def test_record_outcome_counts_each_experiment_once(db: Database) -> None:
     write_experiment(db, _experiment(1))
     now = T0 + timedelta(minutes=20)
-    args: dict[str, Any] = dict(
-        exit_price=Decimal("110110"),
-        market_return=0.001,
-        reward=0.0008,
-        excess_return=-0.0002,
-        now=now,
-        half_life_secs=DAY,
+    outcome = MeasuredOutcome(
+        "e1", "run1", "breakout:short", Decimal("110110"), 0.001, 0.0008, -0.0002
     )
-    assert record_outcome(db, "e1", **args) is True
-    assert record_outcome(db, "e1", **args) is False
+    assert record_outcomes(db, [outcome], now=now, half_life_secs=DAY) == 1
+    assert record_outcomes(db, [outcome], now=now, half_life_secs=DAY) == 0
     posterior = read_posteriors(db, "run1", now, DAY)["breakout:short"]
     assert posterior.count == 1
     assert posterior.weight == 1.0
@@ -106,16 +102,10 @@ def test_read_posteriors_cost_does_not_grow_with_stored_experiments(db: Database
     def measured(count: int, start: int) -> None:
         for n in range(start, start + count):
             write_experiment(db, _experiment(n))
-            record_outcome(
-                db,
-                f"e{n}",
-                exit_price=Decimal(1),
-                market_return=0.0,
-                reward=0.001,
-                excess_return=0.0,
-                now=T0 + timedelta(hours=n),
-                half_life_secs=DAY,
+            outcome = MeasuredOutcome(
+                f"e{n}", "run1", "breakout:short", Decimal(1), 0.0, 0.001, 0.0
             )
+            record_outcomes(db, [outcome], now=T0 + timedelta(hours=n), half_life_secs=DAY)
 
     measured(5, 0)
     with _statements(db) as few:

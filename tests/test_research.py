@@ -14,14 +14,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from autotrader.agents.offline import choose_arm, explore_ratio_for
+from autotrader.agents.offline import choose_arms, explore_ratio_for
 from autotrader.clock import from_ms
 from autotrader.config import load_settings
 from autotrader.db import Database
-from autotrader.research.outcomes import exit_candle, measure_due, outcome_of
+from autotrader.research.outcomes import due_outcomes, exit_candle, outcome_of
 from autotrader.research.posteriors import PRIOR_BETA, ArmStats, Posterior, posterior
 from autotrader.research.report import write_report
-from autotrader.tools.memory import NewExperiment, read_posteriors, write_experiment
+from autotrader.tools.memory import (
+    NewExperiment,
+    read_posteriors,
+    record_outcomes,
+    write_experiment,
+)
 from tests.helpers import real_candles, replay_at, run_replay
 
 STEP = 300_000
@@ -64,7 +69,7 @@ def test_outcome_is_the_position_return_net_of_one_side_costs() -> None:
     assert keep_long.reward == pytest.approx(0.02)  # holding a position earns its move, free
 
 
-def test_measure_due_records_outcomes_from_the_replay_feed(db: Database) -> None:
+def test_due_outcomes_are_measured_from_the_replay_feed_and_recorded_once(db: Database) -> None:
     feed, clock = replay_at(1000)
     entry_price = Decimal(repr(real_candles()[1000].close))
     experiment = NewExperiment(
@@ -88,16 +93,12 @@ def test_measure_due_records_outcomes_from_the_replay_feed(db: Database) -> None
         due_ts=clock.now() + timedelta(minutes=15),
     )
     write_experiment(db, experiment)
-    args = {
-        "scope": "s",
-        "timeframe": "5m",
-        "step_ms": STEP,
-        "one_way_cost": 0.0015,
-        "half_life_secs": 86400.0,
-    }
-    assert measure_due(db, feed, now=clock.now() + timedelta(minutes=10), **args) == 0  # not due
+    args = {"scope": "s", "timeframe": "5m", "step_ms": STEP, "one_way_cost": 0.0015}
+    assert due_outcomes(db, feed, now=clock.now() + timedelta(minutes=10), **args) == []
     clock.advance_to(clock.now() + timedelta(minutes=25))
-    assert measure_due(db, feed, now=clock.now(), **args) == 1
+    outcomes = due_outcomes(db, feed, now=clock.now(), **args)
+    assert record_outcomes(db, outcomes, now=clock.now(), half_life_secs=86400.0) == 1
+    assert record_outcomes(db, outcomes, now=clock.now(), half_life_secs=86400.0) == 0
     exit_price = Decimal(repr(real_candles()[1003].close))
     row = sqlite3.connect(db.path).execute("SELECT exit_price, reward FROM experiments").fetchone()
     assert Decimal(row[0]) == exit_price
@@ -160,19 +161,19 @@ def _posteriors() -> dict[str, Posterior]:
 def test_thompson_exploration_happens_at_the_explore_ratio() -> None:
     rng = random.Random(12345)
     trials, ratio = 5000, 0.3
-    explored = sum(choose_arm(_posteriors(), ratio, rng)[1] for _ in range(trials))
+    explored = sum(choose_arms(_posteriors(), ratio, rng)[1] for _ in range(trials))
     sigma = (ratio * (1 - ratio) / trials) ** 0.5
     assert abs(explored / trials - ratio) < 4 * sigma
 
 
 def test_exploiting_always_takes_the_best_posterior_mean() -> None:
     rng = random.Random(7)
-    assert {choose_arm(_posteriors(), 0.0, rng)[0] for _ in range(200)} == {"best"}
+    assert {choose_arms(_posteriors(), 0.0, rng)[0][0] for _ in range(200)} == {"best"}
 
 
 def test_exploring_samples_uncertain_arms() -> None:
     rng = random.Random(7)
-    picks = [choose_arm(_posteriors(), 1.0, rng)[0] for _ in range(500)]
+    picks = [choose_arms(_posteriors(), 1.0, rng)[0][0] for _ in range(500)]
     assert len(set(picks)) > 3  # Thompson draws reach the uncertain arms too
 
 

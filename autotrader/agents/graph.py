@@ -2,7 +2,8 @@
 
 Built once (agents, handoffs, output schema); each cycle gets a fresh CycleContext. Each handoff
 payload is validated strictly by the SDK, captured by on_handoff and logged as a PLANNER or
-TRADER decision; the Judge's Verdict (or the logged safe fallback) is the JUDGE decision. Handoff
+TRADER decision; the Judge's Verdict (or the logged safe fallback) is the JUDGE decision. They go
+to the cycle's audit buffer, which the orchestrator commits (before any order is sent). Handoff
 filters give each agent only the payload and its own context. A run that ends on the wrong agent
 or type, bad model output, or a tripped deposit-cap guardrail never crashes the loop: the
 decision becomes the safest one, logged with why. Provider and venue outages propagate.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -270,8 +272,9 @@ def _judge_fallback(_handoffs: set[str], _cycle: CycleContext | None) -> list[Ac
     return [FinalText(SAFE_VERDICT.model_dump_json())]
 
 
-def _trader_fallback(to_judge: str) -> Any:
+def _trader_fallback(to_judge: str) -> Callable[[set[str], CycleContext | None], list[Action]]:
     def fallback(handoffs: set[str], cycle: CycleContext | None) -> list[Action]:
+        """HOLD if the Judge handoff is open; else read the market first, as required."""
         if to_judge in handoffs or cycle is None:
             return [ToolCall(to_judge, to_payload(SAFE_PROPOSAL))]
         settings = cycle.settings

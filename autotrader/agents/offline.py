@@ -77,14 +77,6 @@ def choose_arms(
     return [best, *(name for name in ranked if name != best and means[name] > 0)], False
 
 
-def choose_arm(
-    posteriors: dict[str, Posterior], explore_ratio: float, rng: random.Random
-) -> tuple[str, bool]:
-    """The one arm to try this cycle (see choose_arms) and whether this is exploration."""
-    arms, explored = choose_arms(posteriors, explore_ratio, rng)
-    return arms[0], explored
-
-
 def plan_decision(brief: dict[str, Any], seed: int, pinned_arm: str | None = None) -> Plan:
     """Choose the arms to try this cycle, how much to explore, the mode and the next wakeup.
     `pinned_arm` fixes the choice (a single-strategy baseline for the learning benchmark)."""

@@ -19,7 +19,7 @@ from autotrader.clock import to_ms
 from autotrader.db import Database
 from autotrader.exchange.candles import Candle
 from autotrader.tools.market import MarketData, price_of
-from autotrader.tools.memory import MeasuredOutcome, due_experiments, record_outcomes
+from autotrader.tools.memory import MeasuredOutcome, due_experiments
 
 TRADES = {"BUY": True, "SELL": True, "HOLD": False}
 
@@ -88,27 +88,3 @@ def due_outcomes(
             )
         )
     return outcomes
-
-
-def measure_due(
-    db: Database,
-    market: MarketData,
-    *,
-    scope: str,
-    timeframe: str,
-    step_ms: int,
-    now: datetime,
-    one_way_cost: float,
-    half_life_secs: float,
-) -> int:
-    """Measure and record every due experiment of `scope` now; returns how many."""
-    outcomes = due_outcomes(
-        db,
-        market,
-        scope=scope,
-        timeframe=timeframe,
-        step_ms=step_ms,
-        now=now,
-        one_way_cost=one_way_cost,
-    )
-    return record_outcomes(db, outcomes, now=now, half_life_secs=half_life_secs)

@@ -18,6 +18,7 @@ from sqlmodel import col, select
 from autotrader.db import Database, Sink
 from autotrader.db.models import Decision, Order, PortfolioSnapshot, Trade
 from autotrader.db.types import decimal_to_text
+from autotrader.exchange.base import OrderReport
 from autotrader.schemas import Payload, to_payload
 
 AgentName = Literal["PLANNER", "TRADER", "JUDGE"]
@@ -101,6 +102,35 @@ def log_trade(
         return session.exec(select(Trade).where(Trade.idempotency_key == idempotency_key)).one()
 
 
+def log_fill(
+    db: Database,
+    report: OrderReport,
+    *,
+    idempotency_key: str,
+    proposal_id: str | None,
+    trace_id: str | None,
+    run_id: str | None,
+) -> Trade:
+    """Book what a venue reports for an order (once: see log_trade)."""
+    return log_trade(
+        db,
+        ts=report.ts,
+        symbol=report.symbol,
+        side=report.side,
+        qty=report.filled_qty,
+        price=report.avg_price,
+        fee=report.fee,
+        fee_asset=report.fee_asset,
+        order_id=report.order_id,
+        client_order_id=report.client_order_id,
+        idempotency_key=idempotency_key,
+        proposal_id=proposal_id,
+        trace_id=trace_id,
+        run_id=run_id,
+        status="FILLED" if report.status == "FILLED" else "PARTIAL",
+    )
+
+
 def trade_by_key(db: Database, idempotency_key: str) -> Trade | None:
     with db.session() as session:
         return session.exec(select(Trade).where(Trade.idempotency_key == idempotency_key)).first()
@@ -140,12 +170,6 @@ def snapshot_portfolio(
     )
     db.append_values((PortfolioSnapshot, row.model_dump(exclude={"id"})))
     return row
-
-
-def latest_portfolio(db: Database) -> PortfolioSnapshot | None:
-    with db.session() as session:
-        query = select(PortfolioSnapshot).order_by(col(PortfolioSnapshot.id).desc()).limit(1)
-        return session.exec(query).first()
 
 
 def trades_after(db: Database, symbol: str, after_id: int) -> Sequence[Trade]:

@@ -1,7 +1,7 @@
 """The agent's memory: experiments it ran, posteriors over arms, and keyed notes.
 
 read_posteriors reads one running aggregate row per arm, so its cost does not grow with the
-number of experiments; record_outcome measures an experiment and folds its reward into that
+number of experiments; record_outcomes measures experiments and folds their rewards into that
 aggregate in one transaction, exactly once.
 """
 
@@ -210,30 +210,6 @@ def apply_outcomes(
         )
     cursor.close()
     return recorded
-
-
-def record_outcome(
-    db: Database,
-    experiment_id: str,
-    *,
-    exit_price: Decimal,
-    market_return: float,
-    reward: float,
-    excess_return: float,
-    now: datetime,
-    half_life_secs: float,
-) -> bool:
-    """One experiment's outcome (see record_outcomes); False if it was already measured."""
-    with db.session() as session:
-        found = session.exec(
-            select(Experiment.scope, Experiment.arm).where(Experiment.id == experiment_id)
-        ).first()
-    if found is None:
-        return False
-    outcome = MeasuredOutcome(
-        experiment_id, found[0], found[1], exit_price, market_return, reward, excess_return
-    )
-    return record_outcomes(db, [outcome], now=now, half_life_secs=half_life_secs) == 1
 
 
 def read_posteriors(

@@ -36,7 +36,7 @@ from autotrader.exchange.base import OrderReport, Venue
 from autotrader.exchange.ccxt_calls import RetryPolicy
 from autotrader.guardrails.cap import cap_violation, max_buy_under_cap
 from autotrader.tools.ledger import (
-    log_trade,
+    log_fill,
     mark_order,
     order_by_client_id,
     record_order_intent,
@@ -241,22 +241,13 @@ class TradeTool:
                 f"the venue filled nothing of order {report.client_order_id} "
                 f"(status {report.status})"
             )
-        trade = log_trade(
+        trade = log_fill(
             self._db,
-            ts=report.ts,
-            symbol=report.symbol,
-            side=report.side,
-            qty=report.filled_qty,
-            price=report.avg_price,
-            fee=report.fee,
-            fee_asset=report.fee_asset,
-            order_id=report.order_id,
-            client_order_id=report.client_order_id,
+            report,
             idempotency_key=idem_key,
             proposal_id=proposal_id,
             trace_id=trace_id,
             run_id=self.run_id,
-            status="FILLED" if report.status == "FILLED" else "PARTIAL",
         )
         mark_order(self._db, report.client_order_id, "FILLED", now, venue_order_id=report.order_id)
         return Fill(
