@@ -42,3 +42,7 @@ class VenueUnavailable(TradeError):
 class OrderOutcomeUnknown(VenueUnavailable):
     """The order was sent but no answer came back: it may or may not exist. Look it up by its
     client order id; never resend blindly."""
+
+
+class UnknownOrder(TradeError):
+    """The venue has no such order (a lookup's normal "not found", not a failure)."""

@@ -14,7 +14,7 @@ from sqlmodel import select
 from autotrader.clock import SimulatedClock
 from autotrader.db import Database
 from autotrader.db.models import Trade
-from autotrader.errors import CapExceeded
+from autotrader.errors import CapExceeded, ConfigError
 from autotrader.exchange.ccxt_calls import RetryPolicy
 from autotrader.tools.ledger import order_by_client_id, record_order_intent
 from autotrader.tools.trade import TradeTool, client_order_id
@@ -160,3 +160,25 @@ def test_in_real_mode_the_cap_stops_an_order_before_it_reaches_binance(
             tool.place_market_order("BUY", Decimal("0.0001"), IDEM_KEY)
     assert cassette.all_played
     assert order_by_client_id(db, client_order_id(IDEM_KEY)) is None
+
+
+def test_a_permanent_error_fails_at_once_with_a_clear_message(db: Database) -> None:
+    with binance_vcr.use_cassette("permanent_error.yaml") as cassette:
+        venue = sandbox_venue(db)
+        with pytest.raises(ConfigError, match="the exchange does not list this SYMBOL"):
+            venue.market.ohlcv("1m", 10)
+    assert cassette.play_count == 2  # exchangeInfo, then one klines request: no retries
+
+
+def test_an_order_the_exchange_never_saw_reads_as_none(db: Database) -> None:
+    with binance_vcr.use_cassette("fetch_order_unknown.yaml") as cassette:
+        venue = sandbox_venue(db)
+        assert venue.find_order(client_order_id(IDEM_KEY)) is None
+    assert cassette.all_played
+
+
+def test_cancel_all_with_nothing_open_cancels_nothing(db: Database) -> None:
+    with binance_vcr.use_cassette("cancel_all_nothing_open.yaml") as cassette:
+        venue = sandbox_venue(db)
+        assert venue.cancel_all() == 0
+    assert cassette.all_played

@@ -266,3 +266,55 @@ def test_an_unreachable_venue_at_boot_is_one_line_not_a_traceback(
     assert code == 1
     lines = err.getvalue().strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("autotrader: cannot start: load_markets failed")
+
+
+def test_keys_never_reach_the_console_or_the_database(tmp_path: Path) -> None:
+    path = tmp_path / "secret.db"
+    _, out = run_replay(
+        path,
+        hours=2,
+        start=ACCEPTANCE_DAY,
+        exchange_api_key="key-SHOULD-NOT-LEAK",
+        exchange_api_secret="secret-SHOULD-NOT-LEAK",
+    )
+    assert "SHOULD-NOT-LEAK" not in out
+    assert b"SHOULD-NOT-LEAK" not in path.read_bytes()
+
+
+def test_the_weekly_evaluation_runs_in_the_loop_and_reaches_the_planner(tmp_path: Path) -> None:
+    path = tmp_path / "week.db"
+    run_replay(path, hours=7 * 24 + 2, log_level="WARNING")
+    evaluations = _rows(
+        path, "SELECT ts, value_json FROM memory WHERE key LIKE 'weekly_evaluation:%'"
+    )
+    assert len(evaluations) == 1
+    summary = json.loads(evaluations[0][1])
+    assert {
+        "return",
+        "buy_and_hold",
+        "max_drawdown",
+        "trades",
+        "arms",
+        "best_arm_by_posterior",
+    } <= set(summary)
+    assert (
+        summary["trades"]
+        == _rows(path, f"SELECT count(*) FROM trades WHERE ts <= '{evaluations[0][0]}'")[0][0]
+    )
+    # The orchestrator reads the latest evaluation into every later Planner brief.
+    run_id = _rows(path, "SELECT run_id FROM runs")[0][0]
+    from autotrader.db import Database
+    from autotrader.research.evaluation import latest_evaluation
+
+    assert latest_evaluation(Database.open(path), run_id) == summary
+
+
+def test_report_command_works_on_the_database_a_run_leaves(tmp_path: Path) -> None:
+    path = tmp_path / "run.db"
+    run_replay(path, hours=12, start=ACCEPTANCE_DAY)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["report", "--db", str(path)]) == 0
+    assert "total return" in out.getvalue() and "strategy families" in out.getvalue()
+    written = sorted(p.name.split("_", 2)[-1] for p in (tmp_path / "reports").iterdir())
+    assert written == ["drawdown.png", "equity.png", "posteriors.png", "report.html"]

@@ -14,7 +14,13 @@ from typing import Any, TypeVar
 import ccxt
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from autotrader.errors import ConfigError, InsufficientFunds, RejectedByRules, VenueUnavailable
+from autotrader.errors import (
+    ConfigError,
+    InsufficientFunds,
+    RejectedByRules,
+    UnknownOrder,
+    VenueUnavailable,
+)
 
 T = TypeVar("T")
 
@@ -54,6 +60,8 @@ def translate(error: Exception, what: str) -> Exception:
         )
     if isinstance(error, ccxt.InsufficientFunds):
         return InsufficientFunds(f"{what}: {detail}")
+    if isinstance(error, ccxt.OrderNotFound):  # before InvalidOrder, its parent
+        return UnknownOrder(f"{what}: {detail}")
     if isinstance(error, ccxt.InvalidOrder | ccxt.BadRequest):
         return RejectedByRules(f"{what}: the exchange rejected the order ({detail})")
     return VenueUnavailable(f"{what}: {detail}")

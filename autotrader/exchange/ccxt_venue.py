@@ -16,7 +16,7 @@ import ccxt
 from autotrader.clock import Clock, from_ms, to_ms
 from autotrader.config import Settings
 from autotrader.db import Database
-from autotrader.errors import ConfigError, OrderOutcomeUnknown
+from autotrader.errors import ConfigError, OrderOutcomeUnknown, UnknownOrder
 from autotrader.exchange.accounting import Books, apply_fill
 from autotrader.exchange.base import AccountState, OrderReport, Side
 from autotrader.exchange.ccxt_calls import RetryPolicy, call_exchange, scrub, translate
@@ -101,7 +101,7 @@ class CcxtVenue:
                 self.symbol,
                 {"clientOrderId": client_order_id},
             )
-        except ccxt.OrderNotFound:
+        except UnknownOrder:
             return None
         return self._report(order)
 
@@ -110,7 +110,10 @@ class CcxtVenue:
         return [self._report(order) for order in orders]
 
     def cancel_all(self) -> int:
-        cancelled = call_exchange(self._retry, self._exchange.cancel_all_orders, self.symbol)
+        try:
+            cancelled = call_exchange(self._retry, self._exchange.cancel_all_orders, self.symbol)
+        except UnknownOrder:  # Binance's -2011 when nothing is open: nothing to cancel
+            return 0
         return len(cancelled or [])
 
     def _report(self, order: dict[str, Any]) -> OrderReport:

@@ -211,6 +211,47 @@ def main(recorded: Path) -> None:
     )
     assert ours["clientOrderId"] == OUR_CLIENT_ID
 
+    # WRITTEN: a permanent error (Binance's documented -1121 answer to an unknown symbol), and
+    # DELETE /api/v3/openOrders with nothing open, which Binance answers with 400 -2011
+    # (ccxt's recorded fixture has no response for it).
+    write(
+        "permanent_error.yaml",
+        [
+            load,
+            interaction(
+                "GET", ohlcv_path, {"code": -1121, "msg": "Invalid symbol."}, 400, "Bad Request"
+            ),
+        ],
+    )
+    write(
+        "cancel_all_nothing_open.yaml",
+        [
+            load,
+            interaction(
+                "DELETE",
+                "/api/v3/openOrders?symbol=BTCUSDT",
+                {"code": -2011, "msg": "Unknown order sent."},
+                400,
+                "Bad Request",
+            ),
+        ],
+    )
+
+    # WRITTEN: a lookup by a client id Binance never saw: 400 -2013 "Order does not exist."
+    write(
+        "fetch_order_unknown.yaml",
+        [
+            load,
+            interaction(
+                "GET",
+                f"/api/v3/order?origClientOrderId={OUR_CLIENT_ID}&symbol=BTCUSDT",
+                {"code": -2013, "msg": "Order does not exist."},
+                400,
+                "Bad Request",
+            ),
+        ],
+    )
+
     # Paper trading on live public data (api.binance.com, no keys): fills walk the recorded
     # order book (ccxt's static fetchOrderBook fixture, BTC/USDT depth 2), asked twice.
     depth = next(e for e in static["fetchOrderBook"] if e["source"] == "response-fixture")
