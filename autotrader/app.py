@@ -36,7 +36,6 @@ from autotrader.exchange.rules import MarketRules, offline_exchange
 from autotrader.orchestrator import Orchestrator, StopRequest
 from autotrader.reconcile import reconcile
 from autotrader.runs import RunState, finish_run, start_or_resume, summarize
-from autotrader.tools.ledger import snapshot_portfolio
 from autotrader.tools.market import LiveFeed, MarketData, ReplayFeed
 from autotrader.tools.trade import TradeTool
 from autotrader.trace_store import LocalTraceStore
@@ -221,31 +220,13 @@ async def run_agent(settings: Settings, options: RunOptions, console: Console) -
             status = await orchestrator.run()
     finally:
         if status == "STOPPED":
-            _final_snapshot(deps)
+            orchestrator.final_snapshot()
         finish_run(db, run.run_id, status, datetime.now(UTC))
         store.force_flush()
         set_trace_processors([])
     view.summary(summarize(db, run.run_id), {"status": status, "database": str(settings.db_path)})
     db.close()
     return 0
-
-
-def _final_snapshot(deps: Deps) -> None:
-    try:
-        account, price = deps.venue.account(), deps.venue.market.last_price()
-    except Exception as error:  # the venue may be down; the last cycle's snapshot stands
-        logging.getLogger("autotrader").warning("no final snapshot: %s", error)
-        return
-    snapshot_portfolio(
-        deps.db,
-        ts=deps.clock.now(),
-        symbol=deps.settings.symbol,
-        balances=account.balances,
-        price=price,
-        position_cost=account.position_cost,
-        realized_pnl=account.realized_pnl,
-        run_id=deps.run_id,
-    )
 
 
 def _install_signal_handlers(stop: StopRequest, view: ConsoleView) -> None:

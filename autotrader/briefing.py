@@ -37,6 +37,6 @@ def planner_brief(cycle: CycleContext, weekly_evaluation: Any | None) -> dict[st
         "mode": settings.mode,
         "regime": regime_features(venue.market, settings.timeframe),
         "arms": posterior_view(cycle),
-        "account": account_view(venue, cycle.price),
+        "account": account_view(venue, venue.account(), cycle.price),
         "weekly_evaluation": weekly_evaluation,
     }

@@ -25,9 +25,10 @@ from autotrader.agents.context import CycleContext, Deps
 from autotrader.agents.graph import AgentGraph, CycleOutcome
 from autotrader.briefing import planner_brief
 from autotrader.console import ConsoleView
-from autotrader.db import AuditBuffer
+from autotrader.db import AuditBuffer, Sink
 from autotrader.db.models import Cycle
 from autotrader.errors import ConfigError, TradeError
+from autotrader.exchange.base import AccountState
 from autotrader.research.arms import arm_of, best_arm
 from autotrader.research.evaluation import evaluate_week, evaluation_due, latest_evaluation
 from autotrader.research.outcomes import due_outcomes
@@ -134,8 +135,9 @@ class Orchestrator:
                 outcome = await self.graph.run(cycle, brief)
                 with custom_span("execute", {"executable": outcome.executable}):
                     execution = self._execute(cycle, outcome)
-            was_long = self._is_long(price)
-            equity = self._snapshot(audit, now, price)
+            account = deps.venue.account()  # once, after any fill
+            was_long = self._is_long(account, price)
+            equity = self._snapshot(audit, now, price, account)
             explore = self._record_experiment(cycle, outcome, brief, execution, was_long)
             self._measure(audit, now)
         except ConfigError:
@@ -220,10 +222,11 @@ class Orchestrator:
             return Execution(error=f"{type(error).__name__}: {error}"[:300])
         return Execution(fill=fill)
 
-    def _snapshot(self, audit: AuditBuffer, now: datetime, price: Decimal) -> Decimal | None:
-        account = self.deps.venue.account()
+    def _snapshot(
+        self, sink: Sink, now: datetime, price: Decimal, account: AccountState
+    ) -> Decimal | None:
         row = snapshot_portfolio(
-            audit,
+            sink,
             ts=now,
             symbol=self.deps.settings.symbol,
             balances=account.balances,
@@ -234,9 +237,18 @@ class Orchestrator:
         )
         return row.equity
 
-    def _is_long(self, price: Decimal) -> bool:
+    def final_snapshot(self) -> None:
+        """Mark to market once more on the way out (after a stop); the venue may be down."""
+        try:
+            account, price = self.deps.venue.account(), self.deps.venue.market.last_price()
+        except Exception as error:  # the last cycle's snapshot stands
+            log.warning("no final snapshot: %s", error)
+            return
+        self._snapshot(self.deps.db, self.deps.clock.now(), price, account)
+
+    def _is_long(self, account: AccountState, price: Decimal) -> bool:
         """Whether the account holds a tradable position (at least the exchange's minimum)."""
-        held = self.deps.venue.account().balances.get(self.deps.settings.base_asset, Decimal(0))
+        held = account.balances.get(self.deps.settings.base_asset, Decimal(0))
         return held >= self.deps.venue.rules.smallest_valid_qty(price)
 
     def _record_experiment(

@@ -119,14 +119,16 @@ def trader_input(data: HandoffInputData) -> HandoffInputData:
     cycle = _cycle(data)
     settings, venue = cycle.settings, cycle.deps.venue
     cap = settings.deposit_cap_usdt if settings.mode == "real" else None
+    account = venue.account()  # once: both views describe the same state
     context = {
         "symbol": settings.symbol,
         "timeframe": settings.timeframe,
         "ohlcv_limit": settings.ohlcv_limit,
         "mode": settings.mode,
-        "account": account_view(venue, cycle.price),
+        "account": account_view(venue, account, cycle.price),
         "sizing": sizing_view(
             venue,
+            account,
             cycle.price,
             order_fraction=settings.order_fraction,
             cap=cap,

@@ -105,7 +105,8 @@ async def get_portfolio(ctx: Ctx) -> str:
         }
         for t in recent_trades(deps.db, limit=5)
     ]
-    return _json({"account": account_view(deps.venue, ctx.context.price), "recent_trades": trades})
+    account = account_view(deps.venue, deps.venue.account(), ctx.context.price)
+    return _json({"account": account, "recent_trades": trades})
 
 
 @function_tool(failure_error_function=_one_line_error)

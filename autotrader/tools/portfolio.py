@@ -5,11 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from autotrader.db.types import decimal_to_text
-from autotrader.exchange.base import Venue
+from autotrader.exchange.base import AccountState, Venue
 
 
-def account_view(venue: Venue, price: Decimal) -> dict[str, str]:
-    account = venue.account()
+def account_view(venue: Venue, account: AccountState, price: Decimal) -> dict[str, str]:
+    """`account` as read from `venue` (read once by the caller: on a live venue it is a call)."""
     base, quote = venue.symbol.split("/")
     held = account.balances.get(base, Decimal(0))
     cash = account.balances.get(quote, Decimal(0))
@@ -29,6 +29,7 @@ def account_view(venue: Venue, price: Decimal) -> dict[str, str]:
 
 def sizing_view(
     venue: Venue,
+    account: AccountState,
     price: Decimal,
     *,
     order_fraction: Decimal,
@@ -38,7 +39,6 @@ def sizing_view(
     """Quantities on the exchange's step for the two moves a strategy can ask for: buying up to
     the target position (ORDER_FRACTION of equity; within the cap when one applies) and selling
     all. "0" where the move would fall below the exchange's minimums."""
-    account = venue.account()
     rules = venue.rules
     base, quote = venue.symbol.split("/")
     held = account.balances.get(base, Decimal(0))
