@@ -24,6 +24,7 @@ from tenacity import (
 
 from autotrader.clock import Clock
 from autotrader.db import Database
+from autotrader.db.models import Trade
 from autotrader.db.types import decimal_to_text
 from autotrader.errors import (
     CapExceeded,
@@ -73,6 +74,20 @@ class Fill:
     fee: Decimal
     fee_asset: str
 
+    @classmethod
+    def of(cls, trade: Trade) -> Fill:
+        """The fill a ledger row records."""
+        side: Side = "SELL" if trade.side == "SELL" else "BUY"
+        return cls(
+            trade.order_id or "",
+            trade.client_order_id or "",
+            side,
+            trade.price,
+            trade.qty,
+            trade.fee,
+            trade.fee_asset,
+        )
+
     def as_dict(self) -> dict[str, str]:
         """The tool's answer: `{order_id, price, filled_qty, fee}` as Decimal strings."""
         return {
@@ -117,15 +132,7 @@ class TradeTool:
     ) -> Fill:
         booked = trade_by_key(self._db, idem_key)
         if booked is not None:
-            return Fill(
-                booked.order_id or "",
-                booked.client_order_id or "",
-                side,
-                booked.price,
-                booked.qty,
-                booked.fee,
-                booked.fee_asset,
-            )
+            return Fill.of(booked)
         client_id = client_order_id(idem_key)
         if order_by_client_id(self._db, client_id) is not None:
             # A retry of an order already persisted (maybe sent): ask the venue before anything.
@@ -167,8 +174,7 @@ class TradeTool:
         """What the Judge needs: the qty on the step, its notional, every rule or cap violation,
         and the largest and smallest quantities that would pass."""
         rules, price = self.venue.rules, self.venue.market.last_price()
-        account = self.venue.account()
-        held = account.balances.get(self.venue.symbol.split("/")[0], Decimal(0))
+        held = self._held()
         rounded = rules.round_amount_down(qty)
         violations = rules.violations(qty, price)
         cap_problem = self._cap_problem(side, rounded, price, held)
@@ -200,11 +206,16 @@ class TradeTool:
         price = self.venue.market.last_price()
         if problems := rules.violations(quantity, price):
             raise RejectedByRules(f"{side} {qty} {self.venue.symbol}: " + "; ".join(problems))
-        if self._enforce_cap:
-            held = self.venue.account().balances.get(self.venue.symbol.split("/")[0], Decimal(0))
-            if problem := self._cap_problem(side, quantity, price, held):
-                raise CapExceeded(problem + "; nothing was sent")
+        # Only a real-mode order needs the holdings (on a live venue, a balance call).
+        if self._enforce_cap and (
+            problem := self._cap_problem(side, quantity, price, self._held())
+        ):
+            raise CapExceeded(problem + "; nothing was sent")
         return quantity
+
+    def _held(self) -> Decimal:
+        """The base asset the venue says the account holds."""
+        return self.venue.account().balances.get(self.venue.symbol.split("/")[0], Decimal(0))
 
     def _cap_problem(self, side: Side, qty: Decimal, price: Decimal, held: Decimal) -> str | None:
         if not self._enforce_cap:
@@ -250,12 +261,4 @@ class TradeTool:
             run_id=self.run_id,
         )
         mark_order(self._db, report.client_order_id, "FILLED", now, venue_order_id=report.order_id)
-        return Fill(
-            report.order_id,
-            report.client_order_id,
-            report.side,
-            trade.price,
-            trade.qty,
-            trade.fee,
-            trade.fee_asset,
-        )
+        return Fill.of(trade)
