@@ -17,11 +17,12 @@ from decimal import Decimal
 from typing import Any
 
 import jsonschema
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 
 from autotrader.config import Settings
 from autotrader.db import Database, Sink
 from autotrader.db.models import Cycle, Decision, PortfolioSnapshot, Run, Trade
+from autotrader.research.metrics import max_drawdown
 from autotrader.schemas import seed_schema
 
 SCHEMA_OF = {"PLANNER": "plan", "TRADER": "proposal", "JUDGE": "verdict"}
@@ -156,16 +157,6 @@ class RunSummary:
         return {key: (str(v) if isinstance(v, Decimal) else v) for key, v in self.__dict__.items()}
 
 
-def max_drawdown(equity: list[float]) -> float:
-    """The largest fall from a running peak, as a fraction of that peak."""
-    peak, worst = float("-inf"), 0.0
-    for value in equity:
-        peak = max(peak, value)
-        if peak > 0:
-            worst = max(worst, 1 - value / peak)
-    return worst
-
-
 def quote_fee(trade: Trade) -> Decimal:
     """A trade's fee in the quote asset (Binance charges buys in the base asset)."""
     quote = trade.symbol.split("/")[-1]
@@ -196,9 +187,6 @@ def summarize(db: Database, run_id: str) -> RunSummary:
             for agent, name in SCHEMA_OF.items()
         }
         valid = sum(validators[agent].is_valid(json.loads(payload)) for agent, payload in decisions)
-        model_calls = session.exec(
-            select(func.avg(Cycle.model_calls)).where(Cycle.run_id == run_id)
-        ).one()
     equity = [float(s.equity) for s in snapshots if s.equity is not None]
     prices = [float(s.price) for s in snapshots if s.price is not None]
     start = snapshots[0].equity if snapshots else None
@@ -218,6 +206,6 @@ def summarize(db: Database, run_id: str) -> RunSummary:
         schema_valid=valid,
         guardrail_trips=sum(c.guardrail is not None for c in cycles),
         fallback_cycles=sum(c.fallbacks > 0 for c in cycles),
-        model_calls_per_cycle=float(model_calls or 0),
+        model_calls_per_cycle=sum(c.model_calls for c in cycles) / len(cycles) if cycles else 0.0,
         mean_cycle_ms=sum(c.duration_ms for c in cycles) / len(cycles) if cycles else 0.0,
     )

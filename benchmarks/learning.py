@@ -30,8 +30,7 @@ from autotrader.agents.providers import ROLES, ModelSet
 from autotrader.app import RunOptions, run_agent
 from autotrader.config import load_settings
 from autotrader.research.arms import ARM_PRESETS
-from autotrader.research.metrics import Point, hourly, returns_of, sharpe
-from autotrader.runs import max_drawdown
+from autotrader.research.metrics import Point, hourly, max_drawdown, returns_of, sharpe
 
 SEED = 7
 

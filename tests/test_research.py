@@ -214,3 +214,10 @@ def test_report_writes_files_consistent_with_the_trades_table(tmp_path: Path) ->
     assert float(fees_cell) == pytest.approx(fees)
     printed = console.file.getvalue()  # type: ignore[attr-defined]
     assert "Sharpe" in printed and "strategy families" in printed
+
+
+def test_max_drawdown_is_the_largest_fall_from_a_running_peak() -> None:
+    from autotrader.research.metrics import max_drawdown
+
+    assert max_drawdown([100.0, 120.0, 90.0, 130.0, 117.0]) == pytest.approx(0.25)
+    assert max_drawdown([]) == 0.0

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from autotrader.db import Database
 from autotrader.db.models import Experiment, PortfolioSnapshot, Trade
 from autotrader.research.arms import best_arm
-from autotrader.runs import max_drawdown
+from autotrader.research.metrics import max_drawdown
 from autotrader.tools.memory import read_posteriors, recall, remember
 
 WEEK = timedelta(days=7)

@@ -7,7 +7,7 @@ annualised with 24 * 365 periods: crypto trades around the clock.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -56,13 +56,24 @@ def sortino(
     return mean / downside * math.sqrt(periods_per_year) if downside > 0 else None
 
 
-def drawdowns(points: Sequence[Point]) -> list[Point]:
+def below_peak(values: Iterable[float]) -> Iterator[float]:
+    """Each value's fall from the running peak before it, as a fraction of that peak."""
     peak = float("-inf")
-    result = []
-    for point in points:
-        peak = max(peak, point.value)
-        result.append(Point(point.ts, 1 - point.value / peak if peak > 0 else 0.0))
-    return result
+    for value in values:
+        peak = max(peak, value)
+        yield 1 - value / peak if peak > 0 else 0.0
+
+
+def drawdowns(points: Sequence[Point]) -> list[Point]:
+    return [
+        Point(p.ts, fall)
+        for p, fall in zip(points, below_peak(p.value for p in points), strict=True)
+    ]
+
+
+def max_drawdown(values: Iterable[float]) -> float:
+    """The largest fall from a running peak, as a fraction of that peak."""
+    return max(below_peak(values), default=0.0)
 
 
 def annualised(total_return: float, start: datetime, end: datetime) -> float | None:
