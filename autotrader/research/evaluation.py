@@ -77,10 +77,13 @@ def latest_evaluation(db: Database, scope: str) -> dict[str, Any] | None:
     return found
 
 
+def period_start(latest: dict[str, Any] | None, run_start: datetime) -> datetime:
+    """Where the next evaluation's week begins: the last one's end, or the run's start."""
+    return datetime.fromisoformat(latest["period_end"]) if latest else run_start
+
+
 def evaluation_due(latest: dict[str, Any] | None, now: datetime, run_start: datetime) -> bool:
-    """A week has passed since the last evaluation's end (or the run's start)."""
-    period_start = datetime.fromisoformat(latest["period_end"]) if latest else run_start
-    return now - period_start >= WEEK
+    return now - period_start(latest, run_start) >= WEEK
 
 
 def evaluate_week(
@@ -94,7 +97,7 @@ def evaluate_week(
     half_life_secs: float,
 ) -> dict[str, Any]:
     """Summarise the week since the last evaluation and keep it in memory."""
-    start = datetime.fromisoformat(latest["period_end"]) if latest else run_start
+    start = period_start(latest, run_start)
     summary = week_summary(
         db, run_id=run_id, scope=scope, start=start, end=now, half_life_secs=half_life_secs
     )
