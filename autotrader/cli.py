@@ -121,7 +121,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     start, until = parse_time("--from", args.start), parse_time("--until", args.until)
     from rich.console import Console
 
-    from autotrader.app import RunOptions, run_agent
+    from autotrader.core.boot import RunOptions, run_agent
 
     options = RunOptions(start=start, until=until, hours=hours)
     return asyncio.run(run_agent(settings, options, Console()))
@@ -130,8 +130,8 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 def _trace(settings: Settings, trace_id: str) -> int:
     from rich.console import Console
 
+    from autotrader.core.console import print_trace
     from autotrader.db import Database
-    from autotrader.trace_store import print_trace
 
     if not settings.db_path.exists():
         raise ConfigError(f"no database at {settings.db_path}; run the agent first or pass --db")

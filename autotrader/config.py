@@ -43,6 +43,12 @@ BUNDLED_CANDLES = "binance_BTCUSDT_5m_2025-09-06_2025-10-06.csv.gz"
 SECRET_FIELDS = frozenset({"openai_api_key", "exchange_api_key", "exchange_api_secret"})
 
 
+def split_symbol(symbol: str) -> tuple[str, str]:
+    """`BASE/QUOTE` as its two assets."""
+    base, _, quote = symbol.partition("/")
+    return base, quote
+
+
 def bundled_data_path(name: str) -> Path:
     """Path of a file shipped in autotrader/data (real recorded data, see its PROVENANCE.md)."""
     return Path(str(files("autotrader.data").joinpath(name)))
@@ -176,11 +182,20 @@ class Settings(BaseSettings):
 
     @property
     def base_asset(self) -> str:
-        return self.symbol.split("/")[0]
+        return split_symbol(self.symbol)[0]
 
     @property
     def quote_asset(self) -> str:
-        return self.symbol.split("/")[1]
+        return split_symbol(self.symbol)[1]
+
+    @property
+    def cap_enforced(self) -> bool:
+        """The deposit cap guards real money only."""
+        return self.mode == "real"
+
+    @property
+    def half_life_secs(self) -> float:
+        return self.posterior_half_life_hours * 3600
 
 
 def load_settings(env_file: str | None = ".env", **overrides: Any) -> Settings:

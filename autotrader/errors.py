@@ -6,6 +6,15 @@ decides what is fatal.
 
 from __future__ import annotations
 
+# How much of an error or a fallback's reason is stored and shown: enough to act on.
+MAX_ERROR_CHARS = 300
+MAX_REASON_CHARS = 500
+
+
+def describe(error: BaseException, limit: int = MAX_ERROR_CHARS) -> str:
+    """An exception as one stored line: its class and message, shortened."""
+    return f"{type(error).__name__}: {error}"[:limit]
+
 
 class AutotraderError(Exception):
     """Base class for every error autotrader raises on purpose."""

@@ -18,7 +18,9 @@ QTY_PATTERN = r"^\d+(\.\d+)?$"
 Qty = Annotated[str, StringConstraints(pattern=QTY_PATTERN, max_length=40)]
 
 PolicyId = Literal["rsi_mean_reversion", "ma_crossover", "breakout", "hold"]
-POLICY_IDS: tuple[PolicyId, ...] = ("rsi_mean_reversion", "ma_crossover", "breakout", "hold")
+Side = Literal["BUY", "SELL"]  # an order's side
+Role = Literal["PLANNER", "TRADER", "JUDGE"]  # who made a decision
+ROLES: tuple[Role, ...] = ("PLANNER", "TRADER", "JUDGE")
 
 
 class StrictModel(BaseModel):
@@ -143,6 +145,11 @@ class Verdict(StrictModel):
 
 
 Payload = Plan | Proposal | Verdict
+
+
+def final_quantity(proposal: Proposal, verdict: Verdict) -> Decimal:
+    """The quantity a verdict lets through: its revision if it has one, else the proposal's."""
+    return Decimal(verdict.revised_qty or proposal.qty)
 
 
 def to_payload(model: BaseModel) -> dict[str, Any]:

@@ -42,8 +42,8 @@ from rich.console import Console
 from rich.table import Table
 
 from autotrader.agents.wire import FinalText, ToolCall, output_items
-from autotrader.app import RunOptions, run_agent
 from autotrader.config import load_settings
+from autotrader.core.boot import RunOptions, run_agent
 from autotrader.db import Database
 
 BARE_RUNS = 1000

@@ -26,11 +26,12 @@ from rich.console import Console
 from rich.table import Table
 
 from autotrader.agents.offline import OfflineModel
-from autotrader.agents.providers import ROLES, ModelSet
-from autotrader.app import RunOptions, run_agent
+from autotrader.agents.providers import ModelSet
 from autotrader.config import load_settings
+from autotrader.core.boot import RunOptions, run_agent
 from autotrader.research.arms import ARM_PRESETS
 from autotrader.research.metrics import Point, hourly, max_drawdown, returns_of, sharpe
+from autotrader.schemas import ROLES
 
 SEED = 7
 
@@ -69,7 +70,7 @@ def replay(label: str, pinned_arm: str | None) -> Result:
         )
         with sqlite3.connect(path) as raw:
             snapshots = raw.execute(
-                "SELECT ts, equity, price FROM portfolio ORDER BY id"
+                "SELECT ts_utc, equity, price FROM portfolio ORDER BY id"
             ).fetchall()
             trades, fees = raw.execute(
                 "SELECT count(*), coalesce(sum(CAST(fee AS REAL)), 0) FROM trades"

@@ -2,23 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import vcr
+from sqlmodel import col, select
 
-from autotrader.clock import SimulatedClock, from_ms
-from autotrader.config import BUNDLED_CANDLES, bundled_data_path, load_settings
+from autotrader.agents.briefs import planner_brief
+from autotrader.agents.graph import AgentGraph, CycleOutcome
+from autotrader.agents.providers import ModelSet, build_models
+from autotrader.clock import Clock, SimulatedClock, from_ms
+from autotrader.config import BUNDLED_CANDLES, Settings, bundled_data_path, load_settings
+from autotrader.core.runs import start_or_resume
+from autotrader.cycle import Deps, open_cycle
 from autotrader.db import Database
+from autotrader.db.models import Decision
+from autotrader.db.traces import LocalTraceStore
+from autotrader.exchange.base import Venue
 from autotrader.exchange.candles import Candle, load_candles
 from autotrader.exchange.ccxt_calls import RetryPolicy
 from autotrader.exchange.ccxt_venue import CcxtVenue, build_exchange
+from autotrader.exchange.feeds import ReplayFeed
 from autotrader.exchange.paper import PaperVenue
 from autotrader.exchange.rules import MarketRules, offline_exchange
-from autotrader.tools.market import ReplayFeed, Side
+from autotrader.research.lab import Lab
+from autotrader.research.store import MeasuredOutcome, apply_outcomes
+from autotrader.schemas import Side
+from autotrader.tools.cap import CapRule
+from autotrader.tools.portfolio import LedgerBooks
+from autotrader.tools.trade import TradeTool
 
 CASSETTES = Path(__file__).parent / "cassettes"
 NO_WAIT = RetryPolicy(attempts=3, initial_wait=0, max_wait=0)
@@ -63,25 +79,67 @@ def btc_rules() -> MarketRules:
 
 
 def paper_venue(
-    db: Database, feed: Any, clock: Any, start: str = "1000", slippage: str = "0.0005"
+    db: Database,
+    feed: ReplayFeed,
+    clock: SimulatedClock,
+    start: str = "1000",
+    slippage: str = "0.0005",
+    account: str = "paper",
 ) -> PaperVenue:
+    """A paper venue on a replay feed, filling at the feed's next open."""
     return PaperVenue(
         db,
+        feed,
         feed,
         btc_rules(),
         clock,
         start_quote=Decimal(start),
         fee_rate=Decimal("0.001"),
         slippage=Decimal(slippage),
+        account=account,
     )
+
+
+def trade_tool(
+    venue: Venue,
+    db: Database,
+    clock: Clock,
+    *,
+    real: bool = False,
+    cap: str = "5",
+    run_id: str | None = None,
+) -> TradeTool:
+    """The trade tool as boot builds it, with the cap enforced when `real`, and no waits."""
+    rule = CapRule(enforced=real, cap=Decimal(cap), buffer=Decimal("0.01"))
+    return TradeTool(venue, db, clock, cap=rule, lookup=NO_WAIT, run_id=run_id)
+
+
+def record_outcomes(
+    db: Database, outcomes: Sequence[MeasuredOutcome], *, now: datetime, half_life_secs: float
+) -> int:
+    """Fold outcomes in as a cycle does (a writer in its transaction); how many counted."""
+    counted: list[int] = []
+    db.write(
+        [],
+        [
+            lambda c: counted.append(
+                apply_outcomes(c, outcomes, now=now, half_life_secs=half_life_secs)
+            )
+        ],
+    )
+    return counted[0]
+
+
+def decisions(db: Database) -> list[Decision]:
+    """Every stored decision, in the order they were logged."""
+    with db.session() as session:
+        return list(session.exec(select(Decision).order_by(col(Decision.id))).all())
 
 
 SANDBOX_NOW = datetime(2021, 10, 22, 23, 12, 30, tzinfo=UTC)  # just after the recorded klines
 
 
-def sandbox_venue(
-    db: Database, clock: SimulatedClock | None = None, retry: RetryPolicy = NO_WAIT
-) -> CcxtVenue:
+def sandbox_venue(clock: SimulatedClock | None = None, retry: RetryPolicy = NO_WAIT) -> CcxtVenue:
     settings = load_settings(
         env_file=None,
         mode="testnet",
@@ -90,12 +148,12 @@ def sandbox_venue(
     )
     exchange = build_exchange(settings)
     exchange.enableRateLimit = False
-    return CcxtVenue(exchange, "BTC/USDT", clock or SimulatedClock(SANDBOX_NOW), db, retry)
+    return CcxtVenue(exchange, "BTC/USDT", clock or SimulatedClock(SANDBOX_NOW), retry)
 
 
 @dataclass
 class SteerableMarket:
-    """A market whose price and fill price the test sets; fills land within `spread`."""
+    """A market (and fill pricer) whose price and fill price the test sets."""
 
     price: Decimal = Decimal("100000")
     fill_offset: Decimal = Decimal(0)  # fraction: the fill is price * (1 + offset)
@@ -116,63 +174,53 @@ class SteerableMarket:
 
 @dataclass
 class Harness:
-    """One cycle's wiring as the orchestrator builds it: paper venue on real candles."""
+    """One cycle's wiring as boot builds it (a registered run, paper venue on real candles,
+    trade tool, ledger books, research lab), run through the production cycle factory."""
 
     db: Database
-    settings: Any
+    settings: Settings
     venue: PaperVenue
     clock: SimulatedClock
-    graph: Any
-    store: Any
+    graph: AgentGraph
+    store: LocalTraceStore
+    deps: Deps
+    lab: Lab
 
-    async def cycle(self) -> tuple[Any, str]:
-        import uuid
+    async def cycle(self) -> tuple[CycleOutcome, str]:
+        from agents import trace
 
-        from agents import gen_trace_id, trace
-
-        from autotrader.agents.context import CycleContext, Deps
-        from autotrader.briefing import planner_brief
-        from autotrader.tools.trade import TradeTool
-
-        trade = TradeTool(
-            self.venue,
-            self.db,
-            self.clock,
-            enforce_cap=self.settings.mode == "real",
-            cap=self.settings.deposit_cap_usdt,
-            cap_buffer=self.settings.cap_price_buffer,
-            lookup=NO_WAIT,
-        )
-        deps = Deps(self.settings, self.db, self.venue, trade, self.clock)
-        trace_id = gen_trace_id()
-        cycle = CycleContext(
-            deps,
-            trace_id,
-            self.clock.now(),
-            uuid.uuid4().hex,
-            uuid.uuid4().hex,
-            self.venue.market.last_price(),
-        )
-        with trace("autotrader cycle", trace_id=trace_id, group_id="test"):
+        now = self.clock.now()
+        cycle = open_cycle(self.deps, now, self.lab.view(now))
+        with trace("autotrader cycle", trace_id=cycle.trace_id, group_id=self.deps.run_id):
             outcome = await self.graph.run(cycle, planner_brief(cycle, None))
         cycle.audit.flush(self.db)  # as the orchestrator does at the end of a cycle
-        return outcome, trace_id
+        return outcome, cycle.trace_id
 
 
-def harness(db: Database, models: Any = None, index: int = 2000, **settings: Any) -> Harness:
+def harness(
+    db: Database, models: ModelSet | None = None, index: int = 2000, **settings: Any
+) -> Harness:
     from agents import set_trace_processors
-
-    from autotrader.agents.graph import AgentGraph
-    from autotrader.agents.providers import build_models
-    from autotrader.trace_store import LocalTraceStore
 
     config = load_settings(env_file=None, **settings)
     feed, clock = replay_at(index)
-    venue = paper_venue(db, feed, clock)
+    run = start_or_resume(
+        db,
+        config,
+        provider=config.provider,
+        models={},
+        span=(clock.now(), clock.now() + timedelta(days=1)),
+        wall_now=datetime.now(UTC),
+    )
+    venue = paper_venue(db, feed, clock, account=run.paper_account or "paper")
+    trade = TradeTool(venue, db, clock, cap=CapRule.of(config), lookup=NO_WAIT, run_id=run.run_id)
+    books = LedgerBooks(db, config.symbol, run.scope)
+    deps = Deps(config, db, venue, trade, books, clock, run.run_id, run.scope)
+    lab = Lab(db, feed, config, run_id=run.run_id, scope=run.scope, run_start=clock.now())
     store = LocalTraceStore(db)
     set_trace_processors([store])
     graph = AgentGraph(models or build_models(config), config.model_max_retries)
-    return Harness(db, config, venue, clock, graph, store)
+    return Harness(db, config, venue, clock, graph, store, deps, lab)
 
 
 # OpenAI: match on the endpoint only (bodies change whenever a prompt or schema changes).
@@ -199,7 +247,7 @@ def run_replay(
 
     from rich.console import Console
 
-    from autotrader.app import RunOptions, run_agent
+    from autotrader.core.boot import RunOptions, run_agent
 
     config = load_settings(env_file=None, db_path=db_path, **settings)
     out = io.StringIO()

@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from autotrader.agents.context import Role
 from autotrader.agents.offline import POLICIES
 from autotrader.agents.wire import FinalText, ToolCall, output_items, transcript_of
+from autotrader.schemas import Role
 
 SEED = 7
 
@@ -33,7 +33,7 @@ def role_of(instructions: str) -> Role:
 
 def _decide(role: Role, items: list[dict[str, Any]], tools: list[str]) -> list[Any]:
     handoffs = [name for name in tools if name.startswith("transfer_to_")]
-    transcript = transcript_of(items, [n for n in tools if n not in handoffs], handoffs)
+    transcript = transcript_of(items, handoffs)
     return POLICIES[role](transcript, SEED)
 
 

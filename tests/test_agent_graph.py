@@ -13,17 +13,16 @@ from agents.models.interface import Model, ModelTracing
 from openai.types.responses import ResponseFunctionToolCall
 from sqlmodel import select
 
-from autotrader.agents.context import Role
 from autotrader.agents.judge import VERDICT_SCHEMA
 from autotrader.agents.offline import POLICIES, OfflineModel
 from autotrader.agents.providers import ModelSet, build_models, uploads_traces
 from autotrader.agents.wire import Action, FinalText, ToolCall, output_items, transcript_of
 from autotrader.config import load_settings
 from autotrader.db import Database
-from autotrader.db.models import Decision, SpanRecord
-from autotrader.schemas import SAFE_PLAN, SAFE_PROPOSAL, SAFE_VERDICT, seed_schema, to_payload
+from autotrader.db.models import SpanRecord
+from autotrader.schemas import SAFE_PLAN, SAFE_PROPOSAL, SAFE_VERDICT, Role, seed_schema, to_payload
 from autotrader.tools.strategy import sma
-from tests.helpers import harness, real_candles
+from tests.helpers import decisions, harness, real_candles
 
 SCHEMAS = {"PLANNER": "plan", "TRADER": "proposal", "JUDGE": "verdict"}
 
@@ -32,11 +31,6 @@ SCHEMAS = {"PLANNER": "plan", "TRADER": "proposal", "JUDGE": "verdict"}
 def no_trace_processors() -> Iterator[None]:
     yield
     set_trace_processors([])
-
-
-def _decisions(db: Database) -> list[Decision]:
-    with db.session() as session:
-        return list(session.exec(select(Decision).order_by(Decision.id)).all())
 
 
 def _spans(db: Database, trace_id: str) -> list[SpanRecord]:
@@ -81,9 +75,7 @@ class Scripted(Model):
             answer = self.answers.pop(0)
         else:
             assert self.then_offline, "script exhausted"
-            answer = POLICIES[self.role](
-                transcript_of(input, [t.name for t in tools], handoff_names), 7
-            )
+            answer = POLICIES[self.role](transcript_of(input, handoff_names), 7)
         return ModelResponse(
             output=_items(answer, self.calls), usage=Usage(requests=1), response_id=None
         )
@@ -120,11 +112,13 @@ def _models(**scripted: Model) -> ModelSet:
 
 async def test_one_offline_cycle_writes_three_linked_valid_decisions(db: Database) -> None:
     outcome, trace_id = await harness(db).cycle()
-    rows = _decisions(db)
+    rows = decisions(db)
     assert [r.agent for r in rows] == ["PLANNER", "TRADER", "JUDGE"]
     assert {r.trace_id for r in rows} == {trace_id}
-    assert len({r.plan_id for r in rows}) == 1
-    assert rows[0].proposal_id is None and rows[1].proposal_id == rows[2].proposal_id
+    planner, trader, judge = rows
+    assert planner.plan_id is None and planner.proposal_id is None
+    assert trader.plan_id == planner.id and trader.proposal_id is None
+    assert (judge.plan_id, judge.proposal_id) == (planner.id, trader.id)
     for row in rows:
         jsonschema.validate(json.loads(row.payload_json), seed_schema(SCHEMAS[row.agent]))
         assert row.model == f"offline-{row.agent.lower()}"
@@ -244,7 +238,7 @@ async def test_guardrail_rejects_an_over_cap_buy_whatever_the_judge_said(db: Dat
         and "DEPOSIT_CAP_USDT=5" in outcome.guardrail_violation
     )
     assert outcome.verdict.decision == "REJECT" and not outcome.executable
-    judge_row = _decisions(db)[-1]
+    judge_row = decisions(db)[-1]
     assert json.loads(judge_row.payload_json)["decision"] == "REJECT"
     assert judge_row.fallback_reason is not None and "guardrail" in judge_row.fallback_reason
     guardrail = [s for s in _spans(db, trace_id) if s.kind == "guardrail"]
@@ -300,7 +294,7 @@ BAD_VERDICTS: dict[str, str] = {
 
 async def _assert_fallback(db: Database, model: Scripted, role: Role, safe: Any, **kw: Any) -> None:
     outcome, _ = await harness(db, _models(**{role.lower(): model})).cycle()
-    rows = {row.agent: row for row in _decisions(db)}
+    rows = {row.agent: row for row in decisions(db)}
     assert set(rows) == {"PLANNER", "TRADER", "JUDGE"}
     assert json.loads(rows[role].payload_json) == to_payload(safe)
     reason = rows[role].fallback_reason
@@ -348,7 +342,7 @@ async def test_a_run_ending_on_the_wrong_agent_is_an_error_not_a_success(db: Dat
     rig.graph.trader.model = Scripted("TRADER", [MARKET, "I hold."])  # unguarded on purpose
     outcome, _ = await rig.cycle()
     assert outcome.error is not None and "ended on Trader" in outcome.error
-    rows = {row.agent: row for row in _decisions(db)}
+    rows = {row.agent: row for row in decisions(db)}
     assert json.loads(rows["JUDGE"].payload_json) == to_payload(SAFE_VERDICT)
     assert json.loads(rows["TRADER"].payload_json) == to_payload(SAFE_PROPOSAL)
     assert rows["JUDGE"].fallback_reason is not None

@@ -1,7 +1,11 @@
-"""The audit trail: WAL SQLite, exact Decimals, UTC times, and in-place upgrades from v1."""
+"""The audit trail: WAL SQLite, exact Decimals, UTC times, in-place upgrades (from v1, from a
+database main wrote, from the seed's DDL), and files that are not ours left untouched."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -14,8 +18,9 @@ from sqlalchemy import inspect, text
 from sqlmodel import SQLModel, select
 
 from autotrader.db import Database
-from autotrader.db.migrations import LATEST_VERSION, MIGRATIONS
+from autotrader.db.migrations import LATEST_VERSION, MIGRATIONS, SEED_DDL
 from autotrader.db.models import Trade
+from autotrader.errors import ConfigError
 from autotrader.tools.ledger import log_trade
 
 NOW = datetime(2025, 9, 6, 12, 0, tzinfo=UTC)
@@ -102,7 +107,7 @@ def test_timestamps_are_stored_as_utc_iso8601(db: Database) -> None:
         fee=Decimal(0),
         idempotency_key="tz",
     )
-    raw = sqlite3.connect(db.path).execute("SELECT ts FROM trades").fetchone()[0]
+    raw = sqlite3.connect(db.path).execute("SELECT ts_utc FROM trades").fetchone()[0]
     assert raw == "2025-09-06T21:00:00.000+00:00"
     assert datetime.fromisoformat(raw) == tokyo
 
@@ -147,8 +152,9 @@ def test_v1_database_upgrades_in_place_keeping_its_rows(tmp_path: Path) -> None:
     upgraded = Database.open(path)
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION
-        assert raw.execute("SELECT trace_id, plan_id FROM decisions").fetchall() == [
-            ("trace_v1", "plan1")
+        # Kept, except the v1 text handle: plan_id is now the PLANNER row's id (none on it).
+        assert raw.execute("SELECT trace_id, ts_utc, plan_id FROM decisions").fetchall() == [
+            ("trace_v1", "2025-09-06T00:00:00.000+00:00", None)
         ]
         assert raw.execute("SELECT value_json FROM memory").fetchall() == [
             ('{"result": "executed"}',)
@@ -189,5 +195,147 @@ def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "future.db"
     with sqlite3.connect(path) as raw:
         raw.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
-    with pytest.raises(RuntimeError, match="newer than this autotrader"):
+    with pytest.raises(ConfigError, match="newer than this autotrader"):
         Database.open(path)
+
+
+MAIN_V4 = Path(__file__).parent / "data" / "main_f6a2be8_v4.db.gz"
+TABLES = ("decisions", "trades", "portfolio", "memory", "orders", "experiments", "cycles", "spans")
+
+
+def _counts(path: Path) -> dict[str, int]:
+    with sqlite3.connect(path) as raw:
+        return {t: raw.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+
+
+def test_a_database_written_by_main_upgrades_in_place_without_losing_a_row(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "main_v4.db"
+    path.write_bytes(gzip.decompress(MAIN_V4.read_bytes()))
+    before = _counts(path)
+    with sqlite3.connect(path) as raw:
+        balances = raw.execute("SELECT balances_json, equity FROM portfolio ORDER BY id").fetchall()
+        stamps = raw.execute("SELECT ts FROM decisions ORDER BY id").fetchall()
+    Database.open(path).close()
+    assert _counts(path) == before and before["trades"] == 6 and before["decisions"] == 87
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION
+        assert raw.execute("SELECT ts_utc FROM decisions ORDER BY id").fetchall() == stamps
+        # Every cycle walks PLANNER <- TRADER <- JUDGE by row id.
+        walked = raw.execute(
+            "SELECT count(*) FROM decisions j JOIN decisions t ON j.proposal_id = t.id "
+            "JOIN decisions p ON t.plan_id = p.id WHERE j.agent = 'JUDGE' "
+            "AND t.agent = 'TRADER' AND p.agent = 'PLANNER' AND p.trace_id = j.trace_id"
+        ).fetchone()[0]
+        assert walked == 29
+        linked = raw.execute(
+            "SELECT count(*) FROM trades t JOIN decisions d ON t.proposal_id = d.id "
+            "WHERE d.agent = 'TRADER' AND d.trace_id = t.trace_id"
+        ).fetchone()[0]
+        assert linked == 6
+        rows = raw.execute(
+            "SELECT balances_json, equity, balance_usdt, balance_btc FROM portfolio ORDER BY id"
+        ).fetchall()
+        experiments = raw.execute(
+            "SELECT count(*) FROM experiments e JOIN decisions d ON e.proposal_id = d.id "
+            "WHERE d.trace_id = e.trace_id"
+        ).fetchone()[0]
+    assert [(b, e) for b, e, _, _ in rows] == balances
+    for stored, _, usdt, btc in rows:
+        assets = json.loads(stored)
+        assert (usdt, btc) == (assets["USDT"], assets["BTC"])
+    assert experiments == 29
+
+
+def _seed_database(path: Path) -> None:
+    with sqlite3.connect(path) as raw:
+        for statement in SEED_DDL:
+            raw.execute(statement)
+        raw.executemany(
+            "INSERT INTO decisions (ts_utc, agent, trace_id, payload_json, plan_id, proposal_id) "
+            "VALUES (?, ?, 'tr1', '{}', ?, ?)",
+            [
+                ("2025-01-01T00:00:00Z", "PLANNER", None, None),
+                ("2025-01-01T00:00:00Z", "TRADER", 1, None),
+                ("2025-01-01T00:00:00Z", "JUDGE", 1, 2),
+            ],
+        )
+        raw.execute(
+            "INSERT INTO trades (ts_utc, side, qty, price, fee, order_id, idempotency_key, "
+            "proposal_id, status) VALUES ('2025-01-01T00:00:01Z', 'BUY', '0.001', '95000', "
+            "'0.095', 'o1', 'idem-seed', 2, 'FILLED')"
+        )
+        raw.execute(
+            "INSERT INTO portfolio (ts_utc, balance_usdt, balance_btc, unrealized_pnl_usdt, "
+            "realized_pnl_usdt) VALUES ('2025-01-01T00:00:02Z', '904.905', '0.001', '0', '0')"
+        )
+        raw.execute(
+            "INSERT INTO memory (ts_utc, key, value_json) "
+            "VALUES ('2025-01-01T00:00:03Z', 'note', '{\"a\": 1}')"
+        )
+
+
+def test_a_database_made_with_the_seed_ddl_is_adopted_and_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "seed.db"
+    _seed_database(path)
+    db = Database.open(path)
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION
+        walked = raw.execute(
+            "SELECT p.agent, t.agent, j.agent FROM decisions j JOIN decisions t "
+            "ON j.proposal_id = t.id JOIN decisions p ON t.plan_id = p.id"
+        ).fetchall()
+        trade = raw.execute("SELECT qty, proposal_id, idempotency_key FROM trades").fetchall()
+        folio = raw.execute(
+            "SELECT ts_utc, balance_usdt, balance_btc, balances_json FROM portfolio"
+        ).fetchall()
+        memory = raw.execute("SELECT key, value_json FROM memory").fetchall()
+        leftovers = raw.execute(
+            "SELECT name FROM sqlite_master WHERE name LIKE 'seed_%'"
+        ).fetchall()
+    assert walked == [("PLANNER", "TRADER", "JUDGE")]
+    assert trade == [("0.001", 2, "idem-seed")]
+    assert folio[0][:3] == ("2025-01-01T00:00:02Z", "904.905", "0.001")
+    assert json.loads(folio[0][3]) == {"BTC": "0.001", "USDT": "904.905"}
+    assert memory == [("note", '{"a": 1}')] and leftovers == []
+    # The adopted file works like a new one.
+    again = log_trade(
+        db,
+        ts=NOW,
+        symbol="BTC/USDT",
+        side="BUY",
+        qty=Decimal(9),
+        price=Decimal(9),
+        fee=Decimal(0),
+        idempotency_key="idem-seed",
+    )
+    assert again.qty == Decimal("0.001")
+    db.close()
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_another_applications_database_is_refused_and_left_byte_for_byte(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "theirs.db"
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE decisions (id INTEGER PRIMARY KEY, verdict TEXT)")
+        raw.execute("INSERT INTO decisions (verdict) VALUES ('keep me')")
+    before = _digest(path)
+    with pytest.raises(ConfigError, match="another application's tables \\(decisions\\)"):
+        Database.open(path)
+    assert _digest(path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["theirs.db"]
+
+
+def test_a_file_that_is_not_a_database_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "noise.db"
+    path.write_bytes(bytes(range(256)) * 16)
+    before = _digest(path)
+    with pytest.raises(ConfigError, match="is not an SQLite database"):
+        Database.open(path)
+    assert _digest(path) == before

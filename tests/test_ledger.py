@@ -1,4 +1,5 @@
-"""The ledger books each fill once and stores decisions as exactly the schema's JSON."""
+"""The ledger books each fill once, stores decisions as exactly the schema's JSON, links a
+cycle's rows by decision id, and snapshots the portfolio in the seed's columns."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlmodel import func, select
+from sqlmodel import func, select, text
 
 from autotrader.db import Database
 from autotrader.db.models import Decision, PortfolioSnapshot, Trade
-from autotrader.schemas import Proposal
+from autotrader.exchange.accounting import Books
+from autotrader.exchange.base import AccountState
+from autotrader.schemas import SAFE_PLAN, SAFE_PROPOSAL, SAFE_VERDICT, Proposal
 from autotrader.tools.ledger import (
     log_decision,
     log_trade,
@@ -58,8 +61,6 @@ def test_log_decision_stores_exactly_the_schema_json(db: Database) -> None:
         payload=proposal,
         trace_id="trace_1",
         ts=NOW,
-        plan_id="p1",
-        proposal_id="q1",
         model="offline",
         prompt_hash="abc123",
     )
@@ -72,13 +73,43 @@ def test_log_decision_stores_exactly_the_schema_json(db: Database) -> None:
         "hypothesis": "flat",
         "confidence": 0.5,
     }
-    assert (row.agent, row.trace_id, row.plan_id, row.proposal_id) == (
-        "TRADER",
-        "trace_1",
-        "p1",
-        "q1",
-    )
+    assert (row.agent, row.trace_id) == ("TRADER", "trace_1")
     assert (row.model, row.prompt_hash) == ("offline", "abc123")
+
+
+def test_decisions_link_to_their_cycles_planner_and_trader_rows_by_id(db: Database) -> None:
+    for trace_id in ("trace_a", "trace_b"):
+        log_decision(db, agent="PLANNER", payload=SAFE_PLAN, trace_id=trace_id, ts=NOW)
+        log_decision(db, agent="TRADER", payload=SAFE_PROPOSAL, trace_id=trace_id, ts=NOW)
+        log_decision(db, agent="JUDGE", payload=SAFE_VERDICT, trace_id=trace_id, ts=NOW)
+    with db.session() as session:
+        walked = session.exec(
+            text(
+                "SELECT p.trace_id, p.id, t.id, j.id FROM decisions j "
+                "JOIN decisions t ON j.proposal_id = t.id JOIN decisions p ON t.plan_id = p.id "
+                "ORDER BY j.id"
+            )
+        ).all()
+        planner = session.exec(select(Decision).where(Decision.agent == "PLANNER")).all()
+    assert [tuple(row) for row in walked] == [("trace_a", 1, 2, 3), ("trace_b", 4, 5, 6)]
+    assert all(row.plan_id is None and row.proposal_id is None for row in planner)
+
+
+def test_a_trade_links_to_the_trader_decision_of_its_cycle(db: Database) -> None:
+    log_decision(db, agent="PLANNER", payload=SAFE_PLAN, trace_id="trace_a", ts=NOW)
+    log_decision(db, agent="TRADER", payload=SAFE_PROPOSAL, trace_id="trace_a", ts=NOW)
+    trade = log_trade(
+        db,
+        ts=NOW,
+        symbol="BTC/USDT",
+        side="BUY",
+        qty=Decimal("0.001"),
+        price=Decimal("110000"),
+        fee=Decimal("0.11"),
+        idempotency_key="k",
+        trace_id="trace_a",
+    )
+    assert trade.proposal_id == 2
 
 
 def test_snapshot_marks_the_position_to_market(db: Database) -> None:
@@ -86,14 +117,29 @@ def test_snapshot_marks_the_position_to_market(db: Database) -> None:
         db,
         ts=NOW,
         symbol="BTC/USDT",
-        balances={"USDT": Decimal("900"), "BTC": Decimal("0.001")},
+        account=AccountState({"USDT": Decimal("900"), "BTC": Decimal("0.001")}),
         price=Decimal("120000"),
-        position_cost=Decimal("110"),
-        realized_pnl=Decimal("-1.5"),
+        books=Books(Decimal("0.001"), Decimal("900"), Decimal("110"), Decimal("-1.5")),
     )
     with db.session() as session:
         latest = session.exec(select(PortfolioSnapshot)).one()
     assert latest.equity == Decimal("1020.000")
-    assert latest.unrealized_pnl == Decimal("10.000")
-    assert latest.realized_pnl == Decimal("-1.5")
+    assert latest.unrealized_pnl_usdt == Decimal("10.000")
+    assert latest.realized_pnl_usdt == Decimal("-1.5")
+    assert (latest.balance_usdt, latest.balance_btc) == (Decimal("900"), Decimal("0.001"))
     assert json.loads(latest.balances_json) == {"BTC": "0.001", "USDT": "900"}
+
+
+def test_a_snapshot_of_another_base_has_no_btc_and_keeps_every_asset(db: Database) -> None:
+    snapshot_portfolio(
+        db,
+        ts=NOW,
+        symbol="ETH/USDT",
+        account=AccountState({"USDT": Decimal("500"), "ETH": Decimal("0.2")}),
+        price=Decimal("2500"),
+        books=Books(Decimal("0.2"), Decimal("500"), Decimal("490"), Decimal(0)),
+    )
+    with db.session() as session:
+        latest = session.exec(select(PortfolioSnapshot)).one()
+    assert (latest.balance_usdt, latest.balance_btc) == (Decimal("500"), Decimal(0))
+    assert json.loads(latest.balances_json) == {"ETH": "0.2", "USDT": "500"}

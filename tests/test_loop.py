@@ -15,11 +15,11 @@ from typing import Any
 import jsonschema
 import pytest
 
-from autotrader import orchestrator
 from autotrader.cli import main
+from autotrader.core import orchestrator
 from autotrader.errors import ConfigError, VenueUnavailable
+from autotrader.exchange.feeds import ReplayFeed
 from autotrader.schemas import seed_schema
-from autotrader.tools.market import ReplayFeed
 from tests.helpers import run_replay
 
 ACCEPTANCE_DAY = datetime(2025, 9, 29, tzinfo=UTC)  # a Monday of the bundled month
@@ -124,7 +124,7 @@ def test_a_stopped_replay_resumes_where_it_stopped(
     reference = tmp_path / "straight.db"
     run_replay(reference, hours=12, start=ACCEPTANCE_DAY)
     assert resumed == _rows(reference, "SELECT cycle_ts FROM cycles ORDER BY id")
-    trades = "SELECT ts, side, qty, price FROM trades ORDER BY id"
+    trades = "SELECT ts_utc, side, qty, price FROM trades ORDER BY id"
     assert _rows(path, trades) == _rows(reference, trades)
     assert _rows(path, "SELECT count(*), status FROM runs") == [(1, "DONE")]
 
@@ -252,7 +252,7 @@ def test_trace_command_names_an_unknown_trace(tmp_path: Path) -> None:
 def test_an_unreachable_venue_at_boot_is_one_line_not_a_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from autotrader import app
+    from autotrader.core import boot as app
 
     def unreachable(*args: Any, **kwargs: Any) -> Any:
         raise VenueUnavailable(
@@ -285,7 +285,7 @@ def test_the_weekly_evaluation_runs_in_the_loop_and_reaches_the_planner(tmp_path
     path = tmp_path / "week.db"
     run_replay(path, hours=7 * 24 + 2, log_level="WARNING")
     evaluations = _rows(
-        path, "SELECT ts, value_json FROM memory WHERE key LIKE 'weekly_evaluation:%'"
+        path, "SELECT ts_utc, value_json FROM memory WHERE key LIKE 'weekly_evaluation:%'"
     )
     assert len(evaluations) == 1
     summary = json.loads(evaluations[0][1])
@@ -299,7 +299,7 @@ def test_the_weekly_evaluation_runs_in_the_loop_and_reaches_the_planner(tmp_path
     } <= set(summary)
     assert (
         summary["trades"]
-        == _rows(path, f"SELECT count(*) FROM trades WHERE ts <= '{evaluations[0][0]}'")[0][0]
+        == _rows(path, f"SELECT count(*) FROM trades WHERE ts_utc <= '{evaluations[0][0]}'")[0][0]
     )
     # The orchestrator reads the latest evaluation into every later Planner brief.
     run_id = _rows(path, "SELECT run_id FROM runs")[0][0]

@@ -9,20 +9,17 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import event
-
 from autotrader.db import Database
 from autotrader.research.arms import ARM_PRESETS
-from autotrader.tools.memory import (
+from autotrader.research.store import (
     MeasuredOutcome,
     NewExperiment,
     due_experiments,
     read_posteriors,
-    recall,
-    record_outcomes,
-    remember,
     write_experiment,
 )
+from autotrader.tools.memory import note, recall
+from tests.helpers import record_outcomes
 
 T0 = datetime(2025, 9, 6, tzinfo=UTC)
 DAY = 86_400.0
@@ -34,8 +31,6 @@ def _experiment(n: int, arm: str = "breakout:short") -> NewExperiment:
         id=f"e{n}",
         scope="run1",
         trace_id=f"t{n}",
-        plan_id="p",
-        proposal_id=f"q{n}",
         policy_id=arm.split(":")[0],
         arm=arm,
         params={"lookback": 20},
@@ -56,8 +51,8 @@ def test_write_experiment_stores_it_open_and_notes_it_in_memory(db: Database) ->
     write_experiment(db, _experiment(1))
     [due] = due_experiments(db, "run1", T0 + timedelta(hours=1))
     assert (due.id, due.action, due.entry_price) == ("e1", "BUY", Decimal("110000"))
-    note = recall(db, "experiment:e1")
-    assert note["arm"] == "breakout:short" and note["qty"] == "0.001"
+    noted = recall(db, "experiment:e1")
+    assert noted["arm"] == "breakout:short" and noted["qty"] == "0.001"
 
 
 def test_an_experiment_is_not_due_before_its_horizon(db: Database) -> None:
@@ -85,17 +80,21 @@ def test_arms_without_evidence_read_as_the_prior(db: Database) -> None:
 
 
 @contextmanager
-def _statements(db: Database) -> Iterator[list[str]]:
-    seen: list[str] = []
+def _statements(db: Database) -> Iterator[list[tuple[str, int]]]:
+    """Every read the block makes, with the number of rows it returned."""
+    seen: list[tuple[str, int]] = []
+    original = db.read
 
-    def record(*args: Any) -> None:
-        seen.append(args[2])
+    def spy(statement: Any, **params: Any) -> list[tuple[Any, ...]]:
+        rows = original(statement, **params)
+        seen.append((str(statement), len(rows)))
+        return rows
 
-    event.listen(db.engine, "before_cursor_execute", record)
+    db.read = spy  # type: ignore[method-assign]
     try:
         yield seen
     finally:
-        event.remove(db.engine, "before_cursor_execute", record)
+        db.read = original  # type: ignore[method-assign]
 
 
 def test_read_posteriors_cost_does_not_grow_with_stored_experiments(db: Database) -> None:
@@ -113,12 +112,12 @@ def test_read_posteriors_cost_does_not_grow_with_stored_experiments(db: Database
     measured(300, 5)
     with _statements(db) as many:
         read_posteriors(db, "run1", T0 + timedelta(days=30), DAY)
-    assert few == many  # same statements; each reads one aggregate row per arm
+    assert few and few == many  # the same statements, each reading one aggregate row per arm
 
 
-def test_remember_and_recall_return_the_newest_note(db: Database) -> None:
+def test_a_note_and_recall_return_the_newest_note(db: Database) -> None:
     assert recall(db, "weekly_eval") is None
-    remember(db, "weekly_eval", {"week": 1}, T0)
-    remember(db, "weekly_eval", {"week": 2}, T0 + timedelta(days=7))
+    note(db, "weekly_eval", {"week": 1}, T0)
+    note(db, "weekly_eval", {"week": 2}, T0 + timedelta(days=7))
     assert recall(db, "weekly_eval") == {"week": 2}
     assert json.dumps(recall(db, "weekly_eval"))

@@ -25,13 +25,11 @@ from agents import (
 )
 from openai import AsyncOpenAI
 from pydantic import BaseModel
-from sqlmodel import select
 
 from autotrader.agents.guarded import GuardedModel
 from autotrader.db import Database
-from autotrader.db.models import Decision
 from autotrader.schemas import seed_schema
-from tests.helpers import CASSETTES, SECRET_HEADERS, harness, openai_vcr
+from tests.helpers import CASSETTES, SECRET_HEADERS, decisions, harness, openai_vcr
 from tests.loopback_llm import loopback_llm
 
 RECORD_KEY = os.environ.get("AUTOTRADER_RECORD_KEY")
@@ -49,13 +47,8 @@ def _client() -> AsyncOpenAI:
     return AsyncOpenAI(api_key="test-api-key", max_retries=0)
 
 
-def _decisions(db: Database) -> list[Decision]:
-    with db.session() as session:
-        return list(session.exec(select(Decision).order_by(Decision.id)).all())
-
-
 def _assert_three_valid_decisions(db: Database, trace_id: str) -> None:
-    rows = _decisions(db)
+    rows = decisions(db)
     assert [r.agent for r in rows] == ["PLANNER", "TRADER", "JUDGE"]
     assert {r.trace_id for r in rows} == {trace_id}
     for row in rows:
@@ -154,7 +147,7 @@ async def test_openai_provider_runs_a_whole_cycle_on_the_responses_api(
     if RECORD_KEY is None:  # the synthesized cassette: a buy, approved, no fallbacks
         assert (outcome.proposal.action, outcome.verdict.decision) == ("BUY", "APPROVE")
         assert outcome.fallbacks == {} and outcome.error is None
-    assert [r.model for r in _decisions(db)] == ["gpt-5-mini", "gpt-5", "gpt-5-mini"]
+    assert [r.model for r in decisions(db)] == ["gpt-5-mini", "gpt-5", "gpt-5-mini"]
 
 
 # --- the whole graph on a Chat Completions server (loopback) ---
@@ -197,6 +190,6 @@ async def test_the_compatible_provider_decides_exactly_as_the_offline_one(
         await remote.cycle()
     offline_db = Database.open(tmp_path / "offline.db")
     await harness(offline_db, index=915).cycle()
-    assert [r.payload_json for r in _decisions(db)] == [
-        r.payload_json for r in _decisions(offline_db)
+    assert [r.payload_json for r in decisions(db)] == [
+        r.payload_json for r in decisions(offline_db)
     ]

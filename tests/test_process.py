@@ -83,14 +83,14 @@ def test_killed_between_order_and_ledger_the_restart_books_it_once(tmp_path: Pat
     # Up to the crash, the books are those of a run that was never interrupted.
     reference = tmp_path / "straight.db"
     run_replay(reference, hours=24, start=datetime(2025, 9, 29, tzinfo=UTC))
-    first_three = "SELECT ts, side, qty, price FROM trades ORDER BY id LIMIT 3"
+    first_three = "SELECT ts_utc, side, qty, price FROM trades ORDER BY id LIMIT 3"
     assert _rows(db, first_three) == _rows(reference, first_three)
 
 
 # Cycles that take a while, as they do with a real model: a signal arrives mid-cycle.
 SLOW_CYCLES = """
 import asyncio, sys
-from autotrader import orchestrator
+from autotrader.core import orchestrator
 cycle = orchestrator.Orchestrator.cycle
 async def slow(self):
     await asyncio.sleep(0.4)

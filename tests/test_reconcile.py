@@ -7,10 +7,10 @@ from decimal import Decimal
 
 from sqlmodel import select
 
+from autotrader.core.reconcile import plan_fixes, reconcile
 from autotrader.db import Database
 from autotrader.db.models import Order, Trade
 from autotrader.exchange.base import OrderReport
-from autotrader.reconcile import plan_fixes, reconcile
 from autotrader.tools.ledger import order_by_client_id, record_order_intent
 from tests.helpers import paper_venue, replay_at
 
@@ -79,7 +79,6 @@ def test_reconcile_books_a_paper_fill_the_ledger_lacks(db: Database) -> None:
         client_order_id="lost",
         idempotency_key="k-lost",
         trace_id="t",
-        proposal_id=None,
     )
     venue.create_market_order("BUY", Decimal("0.001"), "lost")  # then the process died
     result = reconcile(

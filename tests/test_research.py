@@ -21,13 +21,8 @@ from autotrader.db import Database
 from autotrader.research.outcomes import due_outcomes, exit_candle, outcome_of
 from autotrader.research.posteriors import PRIOR_BETA, ArmStats, Posterior, posterior
 from autotrader.research.report import write_report
-from autotrader.tools.memory import (
-    NewExperiment,
-    read_posteriors,
-    record_outcomes,
-    write_experiment,
-)
-from tests.helpers import real_candles, replay_at, run_replay
+from autotrader.research.store import NewExperiment, read_posteriors, write_experiment
+from tests.helpers import real_candles, record_outcomes, replay_at, run_replay
 
 STEP = 300_000
 T0 = datetime(2025, 9, 6, tzinfo=UTC)
@@ -76,8 +71,6 @@ def test_due_outcomes_are_measured_from_the_replay_feed_and_recorded_once(db: Da
         id="e1",
         scope="s",
         trace_id="t",
-        plan_id=None,
-        proposal_id=None,
         policy_id="breakout",
         arm="breakout:short",
         params={"lookback": 20},

@@ -26,30 +26,19 @@ from autotrader.errors import (
 )
 from autotrader.exchange.base import OrderReport, Side
 from autotrader.exchange.paper import PaperVenue
+from autotrader.tools.cap import CapRule
 from autotrader.tools.ledger import order_by_client_id, record_order_intent
 from autotrader.tools.trade import TradeTool, client_order_id, make_idem
-from tests.helpers import NO_WAIT, SteerableMarket, btc_rules, paper_venue, replay_at
+from tests.helpers import (
+    NO_WAIT,
+    SteerableMarket,
+    btc_rules,
+    paper_venue,
+    replay_at,
+    trade_tool,
+)
 
 NOW = datetime(2025, 9, 10, 12, 0, 30, tzinfo=UTC)
-
-
-def _tool(
-    venue: PaperVenue | FlakyVenue,
-    db: Database,
-    clock: SimulatedClock,
-    *,
-    real: bool = False,
-    cap: str = "5",
-) -> TradeTool:
-    return TradeTool(
-        venue,
-        db,
-        clock,
-        enforce_cap=real,
-        cap=Decimal(cap),
-        cap_buffer=Decimal("0.01"),
-        lookup=NO_WAIT,
-    )
 
 
 def _count(db: Database, table: type[Trade] | type[Order]) -> int:
@@ -74,18 +63,18 @@ def test_client_order_id_fits_binance_limits() -> None:
 def test_placing_twice_with_the_same_key_makes_one_order(db: Database) -> None:
     feed, clock = replay_at(1000)
     venue = paper_venue(db, feed, clock)
-    tool = _tool(venue, db, clock)
+    tool = trade_tool(venue, db, clock)
     first = tool.place_market_order("BUY", Decimal("0.001"), "key-1", trace_id="t1")
     second = tool.place_market_order("BUY", Decimal("0.001"), "key-1", trace_id="t1")
     assert second == first
     assert _count(db, Trade) == 1 and _count(db, Order) == 1
     assert venue.account().balances["BTC"] == Decimal("0.001")
-    assert first.as_dict()["filled_qty"] == "0.001"
+    assert first.filled_qty == Decimal("0.001")
 
 
 def test_qty_is_quantized_down_to_the_step(db: Database) -> None:
     feed, clock = replay_at(1000)
-    fill = _tool(paper_venue(db, feed, clock), db, clock).place_market_order(
+    fill = trade_tool(paper_venue(db, feed, clock), db, clock).place_market_order(
         "BUY", Decimal("0.0012345"), "k"
     )
     assert fill.filled_qty == Decimal("0.00123")
@@ -93,7 +82,7 @@ def test_qty_is_quantized_down_to_the_step(db: Database) -> None:
 
 def test_below_min_notional_is_rejected_before_anything_is_written(db: Database) -> None:
     feed, clock = replay_at(1000)
-    tool = _tool(paper_venue(db, feed, clock), db, clock)
+    tool = trade_tool(paper_venue(db, feed, clock), db, clock)
     with pytest.raises(RejectedByRules, match="minNotional"):
         tool.place_market_order("BUY", Decimal("0.00002"), "small")
     assert _count(db, Order) == 0
@@ -128,14 +117,14 @@ class FlakyVenue:
 def test_the_client_id_is_persisted_before_the_venue_sees_the_order(db: Database) -> None:
     feed, clock = replay_at(1000)
     venue = FlakyVenue(paper_venue(db, feed, clock), lose_answer_after_placing=False, db=db)
-    _tool(venue, db, clock).place_market_order("BUY", Decimal("0.001"), "k")
+    trade_tool(venue, db, clock).place_market_order("BUY", Decimal("0.001"), "k")
     assert venue.persisted_before_send == [True]
 
 
 def test_after_a_timeout_the_order_is_looked_up_not_resent(db: Database) -> None:
     feed, clock = replay_at(1000)
     venue = FlakyVenue(paper_venue(db, feed, clock), db=db)
-    fill = _tool(venue, db, clock).place_market_order("BUY", Decimal("0.001"), "k")
+    fill = trade_tool(venue, db, clock).place_market_order("BUY", Decimal("0.001"), "k")
     assert len(venue.sent) == 1
     assert fill.filled_qty == Decimal("0.001")
     assert _count(db, Trade) == 1
@@ -144,7 +133,7 @@ def test_after_a_timeout_the_order_is_looked_up_not_resent(db: Database) -> None
 def test_an_order_not_found_after_a_timeout_stays_unknown_and_is_not_resent(db: Database) -> None:
     feed, clock = replay_at(1000)
     venue = FlakyVenue(paper_venue(db, feed, clock), lose_answer_without_placing=True, db=db)
-    tool = _tool(venue, db, clock)
+    tool = trade_tool(venue, db, clock)
     with pytest.raises(OrderOutcomeUnknown, match="left UNKNOWN for reconciliation"):
         tool.place_market_order("BUY", Decimal("0.001"), "k")
     order = order_by_client_id(db, client_order_id("k"))
@@ -167,10 +156,9 @@ def test_a_retry_after_a_crash_past_sending_finds_the_order_by_client_id(db: Dat
         client_order_id=cid,
         idempotency_key="k",
         trace_id="t",
-        proposal_id=None,
     )
     venue.inner.create_market_order("BUY", Decimal("0.001"), cid)
-    fill = _tool(venue, db, clock).place_market_order("BUY", Decimal("0.001"), "k")
+    fill = trade_tool(venue, db, clock).place_market_order("BUY", Decimal("0.001"), "k")
     assert venue.sent == []  # found by client id: no second order
     assert fill.filled_qty == Decimal("0.001")
     assert _count(db, Trade) == 1
@@ -178,7 +166,7 @@ def test_a_retry_after_a_crash_past_sending_finds_the_order_by_client_id(db: Dat
 
 def test_insufficient_funds_is_typed_and_marks_the_order_rejected(db: Database) -> None:
     feed, clock = replay_at(1000)
-    tool = _tool(paper_venue(db, feed, clock), db, clock)
+    tool = trade_tool(paper_venue(db, feed, clock), db, clock)
     with pytest.raises(InsufficientFunds):
         tool.place_market_order("SELL", Decimal("0.001"), "k")
     order = order_by_client_id(db, client_order_id("k"))
@@ -189,7 +177,7 @@ def test_in_real_mode_an_over_cap_buy_raises_before_anything_is_sent(db: Databas
     feed, clock = replay_at(1000)
     venue = FlakyVenue(paper_venue(db, feed, clock), lose_answer_after_placing=False, db=db)
     with pytest.raises(CapExceeded, match="DEPOSIT_CAP_USDT=5"):
-        _tool(venue, db, clock, real=True, cap="5").place_market_order(
+        trade_tool(venue, db, clock, real=True, cap="5").place_market_order(
             "BUY", Decimal("0.0001"), "k"
         )
     assert venue.sent == [] and _count(db, Order) == 0
@@ -198,8 +186,8 @@ def test_in_real_mode_an_over_cap_buy_raises_before_anything_is_sent(db: Databas
 def test_in_real_mode_selling_is_never_blocked_by_the_cap(db: Database) -> None:
     feed, clock = replay_at(1000)
     venue = paper_venue(db, feed, clock)
-    _tool(venue, db, clock).place_market_order("BUY", Decimal("0.001"), "buy")
-    fill = _tool(venue, db, clock, real=True, cap="5").place_market_order(
+    trade_tool(venue, db, clock).place_market_order("BUY", Decimal("0.001"), "buy")
+    fill = trade_tool(venue, db, clock, real=True, cap="5").place_market_order(
         "SELL", Decimal("0.001"), "sell"
     )
     assert fill.side == "SELL"
@@ -207,7 +195,7 @@ def test_in_real_mode_selling_is_never_blocked_by_the_cap(db: Database) -> None:
 
 def test_pre_trade_check_lists_rule_and_cap_violations(db: Database) -> None:
     feed, clock = replay_at(1000)
-    tool = _tool(paper_venue(db, feed, clock), db, clock, real=True, cap="20")
+    tool = trade_tool(paper_venue(db, feed, clock), db, clock, real=True, cap="20")
     check = tool.pre_trade_check("BUY", Decimal("0.0012345"))
     assert check["qty_on_step"] == "0.00123"
     assert any("not a multiple of the step" in v for v in check["violations"])
@@ -241,15 +229,15 @@ def test_no_sequence_of_orders_prices_and_fills_exceeds_the_cap(
         venue = PaperVenue(
             db,
             market,
+            market,
             btc_rules(),
             clock,
             start_quote=Decimal(10**6),
             fee_rate=Decimal("0.001"),
             slippage=Decimal(0),
         )
-        tool = TradeTool(
-            venue, db, clock, enforce_cap=True, cap=cap, cap_buffer=Decimal("0.01"), lookup=NO_WAIT
-        )
+        rule = CapRule(enforced=True, cap=cap, buffer=Decimal("0.01"))
+        tool = TradeTool(venue, db, clock, cap=rule, lookup=NO_WAIT)
         for n, (side, qty, price, fill_offset) in enumerate(steps):
             market.price, market.fill_offset = price, fill_offset  # fills within the buffer
             try:

@@ -15,26 +15,21 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from agents import (
-    Agent,
-    HandoffInputData,
-    RunConfig,
-    RunContextWrapper,
-    Runner,
-    handoff,
-)
+from agents import Agent, RunConfig, RunContextWrapper, Runner, handoff
 from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError, OutputGuardrailTripwireTriggered
 
-from autotrader.agents.context import CycleContext, Role, current_cycle
-from autotrader.agents.guarded import Contract, GuardedModel
+from autotrader.agents.briefs import judge_input, trader_input
+from autotrader.agents.guarded import Contract, GuardedModel, current_cycle
 from autotrader.agents.judge import build_judge
 from autotrader.agents.planner import build_planner
 from autotrader.agents.providers import ModelSet
 from autotrader.agents.trader import build_trader
 from autotrader.agents.wire import Action, FinalText, ToolCall
-from autotrader.db.types import decimal_to_text
+from autotrader.cycle import CycleContext
+from autotrader.errors import MAX_REASON_CHARS, describe
 from autotrader.schemas import (
     SAFE_PLAN,
     SAFE_PROPOSAL,
@@ -42,11 +37,12 @@ from autotrader.schemas import (
     Payload,
     Plan,
     Proposal,
+    Role,
     Verdict,
+    final_quantity,
     to_payload,
 )
-from autotrader.tools.ledger import AgentName, log_decision
-from autotrader.tools.portfolio import account_view, sizing_view
+from autotrader.tools.ledger import log_decision
 
 MAX_TURNS = 12  # 5 are needed; the rest is slack for a model that calls extra read tools
 MARKET_TOOLS = frozenset({"get_ohlcv", "compute_indicators"})
@@ -81,6 +77,16 @@ class CycleOutcome:
             and self.guardrail_violation is None
         )
 
+    @property
+    def final_qty(self) -> Decimal:
+        return final_quantity(self.proposal, self.verdict)
+
+    @property
+    def proposal_decided(self) -> bool:
+        """Whether the Trader's own proposal stands (not a fallback, no failed run): only then
+        does the cycle teach the research loop anything."""
+        return "TRADER" not in self.fallbacks and self.error is None
+
 
 def prompt_hash(agent: Agent[Any]) -> str:
     """A short hash of what shapes the agent's behaviour besides its model: instructions,
@@ -98,58 +104,6 @@ def prompt_hash(agent: Agent[Any]) -> str:
     if output is not None and hasattr(output, "json_schema"):
         digest.update(json.dumps(output.json_schema(), sort_keys=True).encode())
     return digest.hexdigest()[:12]
-
-
-def _brief(data: HandoffInputData, message: dict[str, Any]) -> HandoffInputData:
-    """The next agent's whole input: one JSON user message (the history stays in the result)."""
-    return data.clone(
-        input_history=({"role": "user", "content": json.dumps(message)},),
-        pre_handoff_items=(),
-        input_items=(),
-    )
-
-
-def _cycle(data: HandoffInputData) -> CycleContext:
-    assert data.run_context is not None, "handoff filters always get the run context"
-    cycle: CycleContext = data.run_context.context
-    return cycle
-
-
-def trader_input(data: HandoffInputData) -> HandoffInputData:
-    cycle = _cycle(data)
-    settings, venue = cycle.settings, cycle.deps.venue
-    cap = settings.deposit_cap_usdt if settings.mode == "real" else None
-    account = venue.account()  # once: both views describe the same state
-    context = {
-        "symbol": settings.symbol,
-        "timeframe": settings.timeframe,
-        "ohlcv_limit": settings.ohlcv_limit,
-        "mode": settings.mode,
-        "account": account_view(venue, account, cycle.price),
-        "sizing": sizing_view(
-            venue,
-            account,
-            cycle.price,
-            order_fraction=settings.order_fraction,
-            cap=cap,
-            cap_buffer=settings.cap_price_buffer,
-        ),
-    }
-    return _brief(data, {"plan": to_payload(cycle.plan or SAFE_PLAN), "context": context})
-
-
-def judge_input(data: HandoffInputData) -> HandoffInputData:
-    cycle = _cycle(data)
-    settings = cycle.settings
-    context = {
-        "symbol": settings.symbol,
-        "mode": settings.mode,
-        "cap_enforced": settings.mode == "real",
-        "deposit_cap_usdt": decimal_to_text(settings.deposit_cap_usdt),
-    }
-    return _brief(
-        data, {"proposal": to_payload(cycle.proposal or SAFE_PROPOSAL), "context": context}
-    )
 
 
 def market_seen(ctx: RunContextWrapper[CycleContext], _agent: Agent[Any]) -> bool:
@@ -227,7 +181,7 @@ class AgentGraph:
                 notes="guardrail tripped; nothing executed",
             )
         except (ModelBehaviorError, MaxTurnsExceeded, WrongFinalAgent, TypeError) as error:
-            outcome_error = f"{type(error).__name__}: {error}"[:500]
+            outcome_error = describe(error, MAX_REASON_CHARS)
         finally:
             current_cycle.reset(token)
         if cycle.plan is None:
@@ -252,9 +206,7 @@ class AgentGraph:
         ctx.context.proposal = proposal
         self._log(ctx.context, "TRADER", proposal, ctx.context.fallbacks.get("TRADER"))
 
-    def _log(
-        self, cycle: CycleContext, role: AgentName, payload: Payload, reason: str | None
-    ) -> None:
+    def _log(self, cycle: CycleContext, role: Role, payload: Payload, reason: str | None) -> None:
         info = self.info[role]
         log_decision(
             cycle.audit,
@@ -262,8 +214,6 @@ class AgentGraph:
             payload=payload,
             trace_id=cycle.trace_id,
             ts=cycle.now,
-            plan_id=cycle.plan_id,
-            proposal_id=None if role == "PLANNER" else cycle.proposal_id,
             model=info.model,
             prompt_hash=info.prompt_hash,
             fallback_reason=reason,

@@ -11,6 +11,7 @@ provider itself (network, auth) are not bad output and propagate to the loop.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +21,13 @@ from openai.types.responses import ResponseFunctionToolCall, ResponseOutputMessa
 from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
-from autotrader.agents.context import CycleContext, Role, current_cycle
 from autotrader.agents.wire import Action, output_items
+from autotrader.cycle import CycleContext
+from autotrader.errors import MAX_REASON_CHARS
+from autotrader.schemas import Role
+
+# The cycle being run, for the model wrappers (the SDK does not hand models the run context).
+current_cycle: ContextVar[CycleContext | None] = ContextVar("current_cycle", default=None)
 
 
 class InvalidModelOutput(Exception):
@@ -155,7 +161,9 @@ class GuardedModel(Model):
             pass
         attempts = self.max_retries + 1
         if cycle is not None:
-            cycle.fallbacks[self.contract.role] = f"{problem} ({attempts} attempts)"[:500]
+            cycle.fallbacks[self.contract.role] = f"{problem} ({attempts} attempts)"[
+                :MAX_REASON_CHARS
+            ]
         actions = self.contract.fallback(handoff_names, cycle)
         turn = 1 if isinstance(input, str) else len(input)
         prefix = f"fallback_{self.contract.role.lower()}_{turn}"

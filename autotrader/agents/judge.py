@@ -6,8 +6,8 @@ from __future__ import annotations
 from agents import Agent, AgentOutputSchema, ModelSettings
 from agents.models.interface import Model
 
-from autotrader.agents.context import CycleContext
 from autotrader.agents.tools import JUDGE_TOOLS
+from autotrader.cycle import CycleContext
 from autotrader.guardrails.deposit_cap import deposit_cap_guardrail
 from autotrader.schemas import Verdict
 

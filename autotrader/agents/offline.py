@@ -25,7 +25,6 @@ from agents.exceptions import UserError
 from agents.models.interface import Model, ModelTracing
 from agents.tracing import generation_span
 
-from autotrader.agents.context import Role
 from autotrader.agents.wire import (
     Action,
     FinalText,
@@ -36,7 +35,7 @@ from autotrader.agents.wire import (
 )
 from autotrader.research.arms import best_arm, family_of
 from autotrader.research.posteriors import Posterior
-from autotrader.schemas import Plan, Proposal, Verdict, to_payload
+from autotrader.schemas import Plan, Proposal, Role, Verdict, to_payload
 
 HOLD_CONFIDENCE = 0.5
 TURBULENT_VOL_RATIO = 2.5  # short-term volatility this far above its baseline: observe only
@@ -274,9 +273,7 @@ class OfflineModel(Model):
             model_config={"policy": "offline", "seed": self.seed},
             disabled=tracing.is_disabled(),
         ) as span:
-            transcript = transcript_of(
-                input, [t.name for t in tools], [h.tool_name for h in handoffs]
-            )
+            transcript = transcript_of(input, [h.tool_name for h in handoffs])
             turn = 1 if isinstance(input, str) else len(input)
             actions = self._policy(transcript, self.seed)
             output = output_items(actions, f"{self.role.lower()}_{turn}")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from agents import Agent, Handoff, ModelSettings
 from agents.models.interface import Model
 
-from autotrader.agents.context import CycleContext
 from autotrader.agents.tools import PLANNER_TOOLS
+from autotrader.cycle import CycleContext
 
 INSTRUCTIONS = """\
 You are the Planner of autotrader, an autonomous spot crypto trading agent that learns which \

@@ -16,11 +16,10 @@ from agents.tracing import TracingProcessor
 from agents.tracing.processors import BackendSpanExporter, BatchTraceProcessor
 from openai import AsyncOpenAI
 
-from autotrader.agents.context import Role
 from autotrader.agents.offline import OfflineModel
 from autotrader.config import Provider, Settings
+from autotrader.schemas import ROLES, Role
 
-ROLES: tuple[Role, ...] = ("PLANNER", "TRADER", "JUDGE")
 OPENAI_API = "https://api.openai.com/v1"
 
 

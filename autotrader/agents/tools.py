@@ -1,4 +1,5 @@
-"""The function tools the agents call, as SDK tools over the plain tools in autotrader.tools.
+"""The function tools the agents call: SDK wrappers over the tool bodies in autotrader.tools and
+the research loop's reads.
 
 Read-only: nothing here places an order (the orchestrator does, after an approved verdict).
 Each call is recorded in the cycle context, so the Judge handoff opens only once the Trader has
@@ -14,12 +15,13 @@ from typing import Any, Literal
 
 from agents import FunctionTool, RunContextWrapper, function_tool
 
-from autotrader.agents.context import CycleContext
+from autotrader.cycle import CycleContext
 from autotrader.db.types import decimal_to_text
 from autotrader.exchange.candles import Candle
-from autotrader.research.arms import ARM_PRESETS, arm_of
+from autotrader.research.arms import arm_of
+from autotrader.research.store import recent_experiments as stored_experiments
 from autotrader.schemas import to_payload
-from autotrader.tools import market, memory, strategy
+from autotrader.tools import market, strategy
 from autotrader.tools.ledger import recent_trades
 from autotrader.tools.portfolio import account_view
 
@@ -97,7 +99,7 @@ async def get_portfolio(ctx: Ctx) -> str:
     deps = ctx.context.deps
     trades = [
         {
-            "ts": t.ts.isoformat(),
+            "ts": t.ts_utc.isoformat(),
             "side": t.side,
             "qty": decimal_to_text(t.qty),
             "price": decimal_to_text(t.price),
@@ -105,7 +107,9 @@ async def get_portfolio(ctx: Ctx) -> str:
         }
         for t in recent_trades(deps.db, limit=5)
     ]
-    account = account_view(deps.venue, deps.venue.account(), ctx.context.price)
+    account = account_view(
+        deps.settings.symbol, deps.venue.account(), deps.books.current(), ctx.context.price
+    )
     return _json({"account": account, "recent_trades": trades})
 
 
@@ -139,16 +143,14 @@ async def pre_trade_check(ctx: Ctx, side: Literal["BUY", "SELL"], qty: str) -> s
     except InvalidOperation:
         raise ValueError(f"qty must be a decimal string such as 0.001, got {qty!r}") from None
     ctx.context.tools_called.add("pre_trade_check")
-    check = ctx.context.deps.trade.pre_trade_check(side, quantity)
-    ctx.context.pre_trade = check
-    return _json(check)
+    return _json(ctx.context.deps.trade.pre_trade_check(side, quantity))
 
 
 @function_tool(failure_error_function=_one_line_error)
 async def read_posteriors(ctx: Ctx) -> str:
     """Per arm (strategy family and parameter bucket): posterior mean and sd of the net return per
     experiment, evidence weight and count, and the arm's preset parameters."""
-    return _json({"arms": posterior_view(ctx.context)})
+    return _json({"arms": ctx.context.research.arms()})
 
 
 @function_tool(failure_error_function=_one_line_error)
@@ -159,7 +161,7 @@ async def recent_experiments(ctx: Ctx, limit: int) -> str:
         limit: how many, newest first (1..50).
     """
     deps = ctx.context.deps
-    rows = memory.recent_experiments(deps.db, deps.scope, limit=max(1, min(limit, 50)))
+    rows = stored_experiments(deps.db, deps.scope, limit=max(1, min(limit, 50)))
     return _json(
         {
             "experiments": [
@@ -176,27 +178,6 @@ async def recent_experiments(ctx: Ctx, limit: int) -> str:
             ]
         }
     )
-
-
-def posterior_view(cycle: CycleContext) -> dict[str, dict[str, Any]]:
-    """Every arm's posterior over its net return per experiment, with its preset parameters."""
-    settings = cycle.settings
-    posteriors = memory.read_posteriors(
-        cycle.deps.db, cycle.deps.scope, cycle.now, settings.posterior_half_life_hours * 3600
-    )
-    view: dict[str, dict[str, Any]] = {}
-    for arm, p in posteriors.items():
-        preset = ARM_PRESETS.get(arm)
-        view[arm] = {
-            "policy_id": arm.split(":")[0],
-            "params": to_payload(preset)["params"] if preset else None,
-            "mean": p.mean,
-            "sd": p.mean_sd,
-            "count": p.count,
-            "weight": round(p.weight, 3),
-            "nig": [p.mu, p.kappa, p.alpha, p.beta],
-        }
-    return view
 
 
 TRADER_TOOLS: Sequence[FunctionTool] = (get_ohlcv, compute_indicators, get_portfolio)

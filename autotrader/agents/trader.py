@@ -6,8 +6,8 @@ from __future__ import annotations
 from agents import Agent, Handoff, ModelSettings
 from agents.models.interface import Model
 
-from autotrader.agents.context import CycleContext
 from autotrader.agents.tools import TRADER_TOOLS
+from autotrader.cycle import CycleContext
 
 INSTRUCTIONS = """\
 You are the Trader of autotrader, a spot crypto trading agent. You reply with JSON only.

@@ -39,7 +39,6 @@ class Transcript:
 
     brief: dict[str, Any]
     outputs: dict[str, str]
-    tools: tuple[str, ...]
     handoffs: tuple[str, ...]
 
     def called(self, tool: str) -> bool:
@@ -70,7 +69,7 @@ def _json_or_none(text: str) -> Any:
         return None
 
 
-def transcript_of(items: str | list[Any], tools: list[str], handoffs: list[str]) -> Transcript:
+def transcript_of(items: str | list[Any], handoffs: list[str]) -> Transcript:
     """Parse Responses-format input items (as the SDK passes them) into a Transcript."""
     if isinstance(items, str):
         items = [{"role": "user", "content": items}]
@@ -86,7 +85,7 @@ def transcript_of(items: str | list[Any], tools: list[str], handoffs: list[str])
             names[item["call_id"]] = item["name"]
         elif item.get("type") == "function_call_output" and item["call_id"] in names:
             outputs[names[item["call_id"]]] = _text_of(item.get("output", ""))
-    return Transcript(brief, outputs, tuple(tools), tuple(handoffs))
+    return Transcript(brief, outputs, tuple(handoffs))
 
 
 def output_items(actions: list[Action], prefix: str) -> list[ResponseOutputItem]:

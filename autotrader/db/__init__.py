@@ -2,6 +2,9 @@
 
 `Database.open(path)` gives a handle whose sessions see foreign keys enforced, a busy timeout,
 and real transactions (DDL included), so a failed write or migration leaves nothing half-done.
+Every statement is SQLAlchemy over the SQLModel tables: ORM sessions where a few rows are read
+or changed, and, on the hot path, Core statements compiled once and run on the DBAPI cursor
+through the columns' own type processors (`read`, `write`).
 """
 
 from __future__ import annotations
@@ -12,12 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Column, Connection, Dialect, Engine, Table, create_engine, event
+from sqlalchemy import Connection, Dialect, Engine, create_engine, event
+from sqlalchemy.sql import Select
 from sqlmodel import Session, SQLModel
 
-from autotrader.db.migrations import LATEST_VERSION, migrate
+from autotrader.db.migrations import LATEST_VERSION, migrate, refuse_if_not_ours
 
 BUSY_TIMEOUT_MS = 10_000
+
+Processor = Callable[[Any], Any] | None
+Query = Select[*tuple[Any, ...]]  # a SELECT of any columns
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -42,43 +49,108 @@ def create_sqlite_engine(path: Path | str) -> Engine:
     return engine
 
 
+Row = tuple[type[SQLModel], dict[str, Any]]
+
+
 class Sink(Protocol):
     """Where audit rows go: straight to the database, or to a cycle's AuditBuffer."""
 
-    def append_values(self, *rows: tuple[type[SQLModel], dict[str, Any]]) -> None: ...
+    def append_values(self, *rows: Row) -> None: ...
 
 
 Writer = Callable[[Connection], object]
 
 
+def decision_link_sql(agent: str) -> str:
+    """The id of the newest `agent` decision of the trace bound to `?` (None if there is none):
+    how a row's plan_id / proposal_id is filled from its trace_id at insert."""
+    return (
+        "(SELECT max(decisions.id) FROM decisions "
+        f"WHERE decisions.trace_id = ? AND decisions.agent = '{agent}')"
+    )
+
+
 @dataclass(frozen=True)
 class _InsertPlan:
-    """A table's INSERT and the bind processor of each of its columns."""
+    """A table's INSERT, and for each `?` the column value it takes and its bind processor."""
 
     sql: str
-    columns: tuple[Column[Any], ...]
-    processors: tuple[Callable[[Any], Any] | None, ...]
+    sources: tuple[str, ...]
+    processors: tuple[Processor, ...]
 
     @classmethod
-    def of(cls, table: Table, dialect: Dialect) -> _InsertPlan:
-        columns = tuple(table.columns)
-        names = ", ".join(column.name for column in columns)
-        marks = ", ".join("?" for _ in columns)
-        return cls(
-            sql=f"INSERT INTO {table.name} ({names}) VALUES ({marks})",
-            columns=columns,
-            processors=tuple(column.type.bind_processor(dialect) for column in columns),
-        )
+    def of(cls, model: type[SQLModel], dialect: Dialect, *, or_ignore: bool) -> _InsertPlan:
+        table = model.__table__  # type: ignore[attr-defined]
+        links: dict[str, str] = getattr(model, "decision_links", {})
+        trace_id = table.columns["trace_id"] if links else None
+        link_processor = None if trace_id is None else trace_id.type.bind_processor(dialect)
+        names, marks, sources, processors = [], [], [], []
+        for column in table.columns:
+            names.append(column.name)
+            if column.name in links:
+                marks.append(decision_link_sql(links[column.name]))
+                sources.append("trace_id")
+                processors.append(link_processor)
+            else:
+                marks.append("?")
+                sources.append(column.name)
+                processors.append(column.type.bind_processor(dialect))
+        verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
+        sql = f"{verb} INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(marks)})"
+        return cls(sql, tuple(sources), tuple(processors))
 
     def parameters(self, values: dict[str, Any]) -> tuple[Any, ...]:
         """One row's parameters; a column not given is NULL (an autoincrement id included)."""
         return tuple(
             None
-            if (value := values.get(column.name)) is None
+            if (value := values.get(source)) is None
             else process(value)
             if process is not None
             else value
-            for column, process in zip(self.columns, self.processors, strict=True)
+            for source, process in zip(self.sources, self.processors, strict=True)
+        )
+
+
+@dataclass(frozen=True)
+class _ReadPlan:
+    """A compiled SELECT: its SQL, its parameters in order (with the statement's own literal
+    values as defaults) and the bind and result processors of their types."""
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: tuple[Any, ...]
+    binds: tuple[Processor, ...]
+    results: tuple[Processor, ...]
+
+    @classmethod
+    def of(cls, statement: Query, dialect: Dialect) -> _ReadPlan:
+        compiled = statement.compile(dialect=dialect)
+        names = tuple(compiled.positiontup or ())
+        params = [compiled.binds[name] for name in names]
+        return cls(
+            sql=compiled.string,
+            names=names,
+            defaults=tuple(param.value for param in params),
+            binds=tuple(param.type.bind_processor(dialect) for param in params),
+            results=tuple(
+                column.type.result_processor(dialect, None) for column in statement.selected_columns
+            ),
+        )
+
+    def parameters(self, given: dict[str, Any]) -> tuple[Any, ...]:
+        values = (
+            given.get(name, default)
+            for name, default in zip(self.names, self.defaults, strict=True)
+        )
+        return tuple(
+            value if process is None or value is None else process(value)
+            for value, process in zip(values, self.binds, strict=True)
+        )
+
+    def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(
+            value if process is None else process(value)
+            for value, process in zip(raw, self.results, strict=True)
         )
 
 
@@ -90,10 +162,10 @@ class AuditBuffer:
     sent (so an order's decisions are always on disk first) and at the end of the cycle."""
 
     def __init__(self) -> None:
-        self._rows: list[tuple[type[SQLModel], dict[str, Any]]] = []
+        self._rows: list[Row] = []
         self._writers: list[Writer] = []
 
-    def append_values(self, *rows: tuple[type[SQLModel], dict[str, Any]]) -> None:
+    def append_values(self, *rows: Row) -> None:
         self._rows.extend(rows)
 
     def then(self, writer: Writer) -> None:
@@ -112,11 +184,14 @@ class Database:
     def __init__(self, engine: Engine, path: Path) -> None:
         self.engine = engine
         self.path = path
-        self._plans: dict[type[SQLModel], _InsertPlan] = {}
+        self._inserts: dict[tuple[type[SQLModel], bool], _InsertPlan] = {}
+        self._reads: dict[int, tuple[Query, _ReadPlan]] = {}
 
     @classmethod
     def open(cls, path: Path | str, *, target_version: int = LATEST_VERSION) -> Database:
         db_path = Path(path)
+        if db_path.is_file() and db_path.stat().st_size > 0:
+            refuse_if_not_ours(db_path)  # before WAL mode or anything else touches it
         db_path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_sqlite_engine(db_path)
         with engine.connect() as connection:
@@ -129,44 +204,45 @@ class Database:
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             yield session
 
-    def append(self, *rows: SQLModel) -> None:
-        """Insert rows in one transaction through SQLAlchemy Core: the audit trail is
-        append-only, and skipping the ORM's unit of work makes each row ~3x cheaper."""
-        batches: list[tuple[type[SQLModel], dict[str, Any]]] = []
-        for row in rows:
-            table: Table = type(row).__table__  # type: ignore[attr-defined]
-            values = {
-                column.name: getattr(row, column.name)
-                for column in table.columns
-                if not (column.primary_key and getattr(row, column.name) is None)
-            }
-            batches.append((type(row), values))
-        self.append_values(*batches)
-
-    def read(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Rows of a plain SQL read on a pooled DBAPI connection: for the few queries every
-        cycle makes, where SQLAlchemy's execution machinery costs more than SQLite."""
+    def read(self, statement: Query, **params: Any) -> list[tuple[Any, ...]]:
+        """The rows of a SELECT (module-level statements with named bindparams), values typed by
+        their columns. Compiled once per statement and run on a pooled DBAPI connection: for the
+        few queries every cycle makes, SQLAlchemy's execution machinery costs more than SQLite."""
+        cached = self._reads.get(id(statement))
+        if cached is None or cached[0] is not statement:
+            cached = self._reads[id(statement)] = (
+                statement,
+                _ReadPlan.of(statement, self.engine.dialect),
+            )
+        plan = cached[1]
         connection = self.engine.raw_connection()
         try:
             cursor = connection.cursor()
-            rows: list[tuple[Any, ...]] = cursor.execute(sql, tuple(parameters)).fetchall()
+            raw = cursor.execute(plan.sql, plan.parameters(params)).fetchall()
             cursor.close()
-            return rows
         finally:
             connection.close()
+        return [plan.row(row) for row in raw]
 
-    def append_values(self, *rows: tuple[type[SQLModel], dict[str, Any]]) -> None:
+    def append_values(self, *rows: Row) -> None:
         """Insert (table model, column values) pairs in one transaction, without building
         model objects (pydantic validation is the larger cost on a hot path)."""
         self.write(rows, ())
 
-    def write(
-        self, rows: Sequence[tuple[type[SQLModel], dict[str, Any]]], writers: Sequence[Writer]
-    ) -> None:
+    def insert_once(self, model: type[SQLModel], values: dict[str, Any]) -> None:
+        """Insert a row unless it would break a unique constraint (then nothing is written)."""
+        with self.engine.begin() as connection:
+            cursor = connection.connection.cursor()
+            plan = self._insert_plan(model, or_ignore=True)
+            cursor.execute(plan.sql, plan.parameters(values))
+            cursor.close()
+
+    def write(self, rows: Sequence[Row], writers: Sequence[Writer]) -> None:
         """Append rows, then run writers, all in one transaction.
 
         Rows go through the columns' own bind processors (Decimal and UTC text, exactly as the
-        ORM stores them) and one DBAPI executemany per table: for a cycle's ~25 small rows,
+        ORM stores them) and one DBAPI executemany per table, in the order tables first appear
+        (a cycle's decisions before the rows that link to them): for a cycle's ~25 small rows,
         SQLAlchemy's per-statement machinery costs several times the inserts themselves."""
         grouped: dict[type[SQLModel], list[dict[str, Any]]] = {}
         for model, values in rows:
@@ -174,16 +250,17 @@ class Database:
         with self.engine.begin() as connection:
             cursor = connection.connection.cursor()
             for model, batch in grouped.items():
-                plan = self._insert_plan(model)
+                plan = self._insert_plan(model, or_ignore=False)
                 cursor.executemany(plan.sql, [plan.parameters(values) for values in batch])
             cursor.close()
             for writer in writers:
                 writer(connection)
 
-    def _insert_plan(self, model: type[SQLModel]) -> _InsertPlan:
-        plan = self._plans.get(model)
+    def _insert_plan(self, model: type[SQLModel], *, or_ignore: bool) -> _InsertPlan:
+        plan = self._inserts.get((model, or_ignore))
         if plan is None:
-            plan = self._plans[model] = _InsertPlan.of(model.__table__, self.engine.dialect)  # type: ignore[attr-defined]
+            plan = _InsertPlan.of(model, self.engine.dialect, or_ignore=or_ignore)
+            self._inserts[(model, or_ignore)] = plan
         return plan
 
     def close(self) -> None:

@@ -1,14 +1,96 @@
 """Versioned schema steps: a database of any older version upgrades in place, rows kept.
 
 The version lives in SQLite's `PRAGMA user_version`. Each step runs in its own transaction and
-is never edited once shipped; a new need is a new step at the end.
+is never edited once shipped; a new need is a new step at the end. A database made with the
+seed's DDL (its four audit tables, no version) is adopted: upgraded to the newest schema with its
+rows, in one transaction. Any other file with tables but no version is not ours and is refused
+untouched.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
+from contextlib import closing
+from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import Connection, text
+
+from autotrader.errors import ConfigError
+
+# The seed's section 4 DDL, as the seed document gives it: the contract users' own SQL is written
+# against. Adoption recognises these tables by their column names.
+SEED_DDL: tuple[str, ...] = (
+    """CREATE TABLE decisions (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  ts_utc TEXT NOT NULL,
+  agent TEXT NOT NULL CHECK (agent IN ('PLANNER','TRADER','JUDGE')),
+  trace_id TEXT NOT NULL,
+  payload_json TEXT NOT NULL,
+  plan_id INTEGER,
+  proposal_id INTEGER
+)""",
+    """CREATE TABLE trades (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  ts_utc TEXT NOT NULL,
+  side TEXT NOT NULL CHECK (side IN ('BUY','SELL')),
+  qty TEXT NOT NULL,
+  price TEXT NOT NULL,
+  fee TEXT NOT NULL,
+  order_id TEXT,
+  idempotency_key TEXT NOT NULL UNIQUE,
+  proposal_id INTEGER,
+  status TEXT NOT NULL
+)""",
+    """CREATE TABLE portfolio (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  ts_utc TEXT NOT NULL,
+  balance_usdt TEXT NOT NULL,
+  balance_btc TEXT NOT NULL,
+  unrealized_pnl_usdt TEXT NOT NULL,
+  realized_pnl_usdt TEXT NOT NULL
+)""",
+    """CREATE TABLE memory (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  ts_utc TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value_json TEXT NOT NULL
+)""",
+)
+SEED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "decisions": ("id", "ts_utc", "agent", "trace_id", "payload_json", "plan_id", "proposal_id"),
+    "trades": (
+        "id",
+        "ts_utc",
+        "side",
+        "qty",
+        "price",
+        "fee",
+        "order_id",
+        "idempotency_key",
+        "proposal_id",
+        "status",
+    ),
+    "portfolio": (
+        "id",
+        "ts_utc",
+        "balance_usdt",
+        "balance_btc",
+        "unrealized_pnl_usdt",
+        "realized_pnl_usdt",
+    ),
+    "memory": ("id", "ts_utc", "key", "value_json"),
+}
+
+
+def _linked(table: str, agent: str) -> str:
+    """SQL for the id of the newest `agent` decision in the same trace as a row of `table`."""
+    return (
+        f"(SELECT max(l.id) FROM decisions l WHERE l.trace_id = {table}.trace_id "
+        f"AND l.agent = '{agent}')"
+    )
+
 
 MIGRATIONS: tuple[tuple[str, Sequence[str]], ...] = (
     (
@@ -208,6 +290,120 @@ MIGRATIONS: tuple[tuple[str, Sequence[str]], ...] = (
             "CREATE INDEX ix_portfolio_run ON portfolio (run_id, id)",
         ),
     ),
+    (
+        "the seed's audit columns exactly: ts_utc, portfolio balances and PnL in USDT, decision "
+        "links as row ids; books folded from the ledger, not kept by the paper venue",
+        (
+            # decisions: ts -> ts_utc; plan_id / proposal_id become the ids of the same cycle's
+            # PLANNER and TRADER rows (they were text handles derived from the trace id).
+            """CREATE TABLE decisions_v5 (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                ts_utc TEXT NOT NULL,
+                agent TEXT NOT NULL CHECK (agent IN ('PLANNER', 'TRADER', 'JUDGE')),
+                trace_id TEXT NOT NULL,
+                payload_json TEXT NOT NULL,
+                plan_id INTEGER,
+                proposal_id INTEGER,
+                model TEXT,
+                prompt_hash TEXT,
+                fallback_reason TEXT)""",
+            f"""INSERT INTO decisions_v5 (id, ts_utc, agent, trace_id, payload_json, plan_id,
+                proposal_id, model, prompt_hash, fallback_reason)
+                SELECT d.id, d.ts, d.agent, d.trace_id, d.payload_json,
+                    CASE WHEN d.agent = 'PLANNER' THEN NULL ELSE {_linked("d", "PLANNER")} END,
+                    CASE WHEN d.agent = 'JUDGE' THEN {_linked("d", "TRADER")} END,
+                    d.model, d.prompt_hash, d.fallback_reason
+                FROM decisions d""",
+            "DROP TABLE decisions",
+            "ALTER TABLE decisions_v5 RENAME TO decisions",
+            "CREATE INDEX ix_decisions_trace_id ON decisions (trace_id)",
+            # trades: ts -> ts_utc; proposal_id is the TRADER row of the trade's cycle.
+            """CREATE TABLE trades_v5 (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                ts_utc TEXT NOT NULL,
+                side TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
+                qty TEXT NOT NULL,
+                price TEXT NOT NULL,
+                fee TEXT NOT NULL,
+                order_id TEXT,
+                idempotency_key TEXT NOT NULL UNIQUE,
+                proposal_id INTEGER,
+                status TEXT NOT NULL,
+                symbol TEXT NOT NULL DEFAULT '',
+                client_order_id TEXT,
+                fee_asset TEXT NOT NULL DEFAULT 'USDT',
+                trace_id TEXT,
+                run_id TEXT)""",
+            f"""INSERT INTO trades_v5 (id, ts_utc, side, qty, price, fee, order_id,
+                idempotency_key, proposal_id, status, symbol, client_order_id, fee_asset,
+                trace_id, run_id)
+                SELECT t.id, t.ts, t.side, t.qty, t.price, t.fee, t.order_id, t.idempotency_key,
+                    {_linked("t", "TRADER")}, t.status, t.symbol, t.client_order_id,
+                    t.fee_asset, t.trace_id, t.run_id
+                FROM trades t""",
+            "DROP TABLE trades",
+            "ALTER TABLE trades_v5 RENAME TO trades",
+            "CREATE INDEX ix_trades_run ON trades (run_id, id)",
+            # portfolio: the seed's columns (USDT and BTC balances, PnL in USDT), with every
+            # asset still in balances_json.
+            """CREATE TABLE portfolio_v5 (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                ts_utc TEXT NOT NULL,
+                balance_usdt TEXT NOT NULL,
+                balance_btc TEXT NOT NULL,
+                unrealized_pnl_usdt TEXT NOT NULL,
+                realized_pnl_usdt TEXT NOT NULL,
+                balances_json TEXT NOT NULL,
+                symbol TEXT NOT NULL DEFAULT '',
+                price TEXT,
+                equity TEXT,
+                run_id TEXT)""",
+            """INSERT INTO portfolio_v5 (id, ts_utc, balance_usdt, balance_btc,
+                unrealized_pnl_usdt, realized_pnl_usdt, balances_json, symbol, price, equity,
+                run_id)
+                SELECT id, ts, coalesce(json_extract(balances_json, '$.USDT'), '0'),
+                    coalesce(json_extract(balances_json, '$.BTC'), '0'), unrealized_pnl,
+                    realized_pnl, balances_json, symbol, price, equity, run_id
+                FROM portfolio""",
+            "DROP TABLE portfolio",
+            "ALTER TABLE portfolio_v5 RENAME TO portfolio",
+            "CREATE INDEX ix_portfolio_run ON portfolio (run_id, id)",
+            "ALTER TABLE memory RENAME COLUMN ts TO ts_utc",
+            # orders and experiments: the same integer links as trades.
+            """CREATE TABLE orders_v5 (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                created_ts TEXT NOT NULL,
+                updated_ts TEXT NOT NULL,
+                symbol TEXT NOT NULL,
+                side TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
+                qty TEXT NOT NULL,
+                client_order_id TEXT NOT NULL UNIQUE,
+                idempotency_key TEXT NOT NULL UNIQUE,
+                trace_id TEXT,
+                proposal_id INTEGER,
+                status TEXT NOT NULL
+                    CHECK (status IN ('PENDING', 'FILLED', 'REJECTED', 'UNKNOWN')),
+                venue_order_id TEXT,
+                error TEXT)""",
+            f"""INSERT INTO orders_v5 SELECT o.id, o.created_ts, o.updated_ts, o.symbol, o.side,
+                o.qty, o.client_order_id, o.idempotency_key, o.trace_id,
+                {_linked("o", "TRADER")}, o.status, o.venue_order_id, o.error
+                FROM orders o""",
+            "DROP TABLE orders",
+            "ALTER TABLE orders_v5 RENAME TO orders",
+            "CREATE INDEX ix_orders_status ON orders (status)",
+            "ALTER TABLE experiments DROP COLUMN plan_id",
+            "ALTER TABLE experiments DROP COLUMN proposal_id",
+            "ALTER TABLE experiments ADD COLUMN plan_id INTEGER",
+            "ALTER TABLE experiments ADD COLUMN proposal_id INTEGER",
+            f"""UPDATE experiments SET plan_id = {_linked("experiments", "PLANNER")},
+                proposal_id = {_linked("experiments", "TRADER")}""",
+            # The paper venue reports balances only; cost basis and realized PnL come from the
+            # ledger's trades (one source of truth for both venues).
+            "ALTER TABLE paper_accounts DROP COLUMN position_cost",
+            "ALTER TABLE paper_accounts DROP COLUMN realized_pnl",
+        ),
+    ),
 )
 
 LATEST_VERSION = len(MIGRATIONS)
@@ -217,15 +413,94 @@ def schema_version(connection: Connection) -> int:
     return int(connection.execute(text("PRAGMA user_version")).scalar_one())
 
 
+_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+OWN_TABLES = frozenset({"decisions", "trades", "portfolio", "memory"})  # since version 1
+
+
+def _columns(connection: Connection) -> dict[str, tuple[str, ...]]:
+    """Every table's column names, in order (SQLite's own bookkeeping tables left out)."""
+    tables = list(connection.execute(text(_TABLES)).scalars())
+    return {
+        table: tuple(row[1] for row in connection.execute(text(f"PRAGMA table_info('{table}')")))
+        for table in tables
+    }
+
+
+def is_seed_layout(tables: dict[str, tuple[str, ...]]) -> bool:
+    """Exactly the seed's four tables, with the seed's columns."""
+    return tables == SEED_COLUMNS
+
+
+def refuse_if_not_ours(path: Path) -> None:
+    """Raise ConfigError, touching nothing, unless `path` is autotrader's database (of this
+    version or older) or one made with the seed's DDL. Read through a read-only connection,
+    before anything (WAL mode included) is set on the file."""
+    try:
+        uri = f"file:{quote(str(path.absolute()))}?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True)) as raw:
+            version = int(raw.execute("PRAGMA user_version").fetchone()[0])
+            names = [row[0] for row in raw.execute(_TABLES)]
+            tables = {
+                name: tuple(row[1] for row in raw.execute(f"PRAGMA table_info('{name}')"))
+                for name in names
+            }
+    except sqlite3.DatabaseError as error:
+        raise ConfigError(
+            f"{path} is not an SQLite database autotrader can read ({error}); "
+            "choose another DB_PATH or move the file away"
+        ) from None
+    _check_ours(path, version, tables)
+
+
+def _check_ours(where: Path | str, version: int, tables: dict[str, tuple[str, ...]]) -> None:
+    """ConfigError unless a file of this version and these tables is ours to migrate."""
+    if version > LATEST_VERSION:
+        raise ConfigError(
+            f"database schema version {version} is newer than this autotrader "
+            f"({LATEST_VERSION}); upgrade autotrader or use another DB_PATH"
+        )
+    ours = set(tables) >= OWN_TABLES if version > 0 else not tables or is_seed_layout(tables)
+    if not ours:
+        raise ConfigError(
+            f"{where} holds another application's tables ({', '.join(sorted(tables))}) "
+            "and was left untouched; choose another DB_PATH"
+        )
+
+
+def _adopt_seed_database(connection: Connection, target: int) -> list[int]:
+    """Move the seed tables aside, build the newest schema, copy their rows in, drop them."""
+    with connection.begin():
+        for table in SEED_COLUMNS:
+            connection.execute(text(f"ALTER TABLE {table} RENAME TO seed_{table}"))
+        for version in range(1, target + 1):
+            for statement in MIGRATIONS[version - 1][1]:
+                connection.execute(text(statement))
+        for table, columns in SEED_COLUMNS.items():
+            names = ", ".join(columns)
+            if table == "portfolio":  # the seed keeps USDT and BTC; so do the newest rows
+                connection.execute(
+                    text(
+                        f"INSERT INTO portfolio ({names}, balances_json) SELECT {names}, "
+                        "json_object('BTC', balance_btc, 'USDT', balance_usdt) FROM seed_portfolio"
+                    )
+                )
+            else:
+                connection.execute(
+                    text(f"INSERT INTO {table} ({names}) SELECT {names} FROM seed_{table}")
+                )
+            connection.execute(text(f"DROP TABLE seed_{table}"))
+        connection.execute(text(f"PRAGMA user_version = {target}"))
+    return list(range(1, target + 1))
+
+
 def migrate(connection: Connection, target: int = LATEST_VERSION) -> list[int]:
     """Apply every step above the database's version up to `target`; return those applied."""
     current = schema_version(connection)
+    tables = _columns(connection)
     connection.rollback()  # end the read's implicit transaction; each step opens its own
-    if current > LATEST_VERSION:
-        raise RuntimeError(
-            f"database schema version {current} is newer than this autotrader "
-            f"({LATEST_VERSION}); upgrade autotrader or use another DB_PATH"
-        )
+    _check_ours("the database", current, tables)
+    if current == 0 and tables:  # the seed's own tables, at no version
+        return _adopt_seed_database(connection, target)
     applied: list[int] = []
     for version in range(current + 1, target + 1):
         _, statements = MIGRATIONS[version - 1]

@@ -1,13 +1,16 @@
 """The audit trail's tables as SQLModel classes (the newest schema version).
 
 The DDL that creates and upgrades them lives in `migrations.py`; a test checks the two agree.
-Money columns are DecimalText, times are UtcTimestamp (UTC ISO-8601 text).
+Money columns are DecimalText, times are UtcTimestamp (UTC ISO-8601 text). `plan_id` and
+`proposal_id` are the ids of the PLANNER and TRADER decisions of the row's own cycle (trace):
+`decision_links` names them, and every insert fills them from the row's trace_id.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import ClassVar
 
 from sqlmodel import Field, SQLModel
 
@@ -20,13 +23,14 @@ class Decision(SQLModel, table=True):
     """One model output (or its logged fallback), exactly the schema's JSON in payload_json."""
 
     __tablename__ = "decisions"
+    decision_links: ClassVar[dict[str, str]] = {"plan_id": "PLANNER", "proposal_id": "TRADER"}
     id: int | None = Field(default=None, primary_key=True)
-    ts: datetime = Field(sa_type=UtcTimestamp)
+    ts_utc: datetime = Field(sa_type=UtcTimestamp)
     agent: str  # PLANNER | TRADER | JUDGE
     trace_id: str
     payload_json: str
-    plan_id: str | None = None
-    proposal_id: str | None = None
+    plan_id: int | None = None  # the PLANNER row of this cycle (None on the PLANNER row)
+    proposal_id: int | None = None  # the TRADER row (on the JUDGE row)
     # version 3: what produced it, so a change of model or prompt shows in the data.
     model: str | None = None
     prompt_hash: str | None = None
@@ -37,15 +41,16 @@ class Trade(SQLModel, table=True):
     """A fill, once: idempotency_key is unique, so a retried cycle cannot book it twice."""
 
     __tablename__ = "trades"
+    decision_links: ClassVar[dict[str, str]] = {"proposal_id": "TRADER"}
     id: int | None = Field(default=None, primary_key=True)
-    ts: datetime = Field(sa_type=UtcTimestamp)
+    ts_utc: datetime = Field(sa_type=UtcTimestamp)
     side: str  # BUY | SELL
     qty: Decimal = Field(sa_type=DecimalText)
     price: Decimal = Field(sa_type=DecimalText)
     fee: Decimal = Field(sa_type=DecimalText)
     order_id: str | None = None
     idempotency_key: str = Field(unique=True)
-    proposal_id: str | None = None
+    proposal_id: int | None = None
     status: str
     # version 2
     symbol: str = ""
@@ -57,14 +62,17 @@ class Trade(SQLModel, table=True):
 
 
 class PortfolioSnapshot(SQLModel, table=True):
-    """Balances marked to market after a cycle; PnL in the quote asset."""
+    """Balances marked to market after a cycle: the seed's USDT and BTC columns (0 when the
+    account holds none), every asset in balances_json, PnL in the quote asset."""
 
     __tablename__ = "portfolio"
     id: int | None = Field(default=None, primary_key=True)
-    ts: datetime = Field(sa_type=UtcTimestamp)
+    ts_utc: datetime = Field(sa_type=UtcTimestamp)
+    balance_usdt: Decimal = Field(sa_type=DecimalText)
+    balance_btc: Decimal = Field(sa_type=DecimalText)
+    unrealized_pnl_usdt: Decimal = Field(sa_type=DecimalText)
+    realized_pnl_usdt: Decimal = Field(sa_type=DecimalText)
     balances_json: str
-    unrealized_pnl: Decimal = Field(sa_type=DecimalText)
-    realized_pnl: Decimal = Field(sa_type=DecimalText)
     # version 2
     symbol: str = ""
     price: Decimal | None = Field(default=None, sa_type=DecimalText)
@@ -78,7 +86,7 @@ class MemoryEntry(SQLModel, table=True):
 
     __tablename__ = "memory"
     id: int | None = Field(default=None, primary_key=True)
-    ts: datetime = Field(sa_type=UtcTimestamp)
+    ts_utc: datetime = Field(sa_type=UtcTimestamp)
     key: str
     value_json: str
 
@@ -90,6 +98,7 @@ class Order(SQLModel, table=True):
     """An order's client id, written before the venue sees the order (persist before send)."""
 
     __tablename__ = "orders"
+    decision_links: ClassVar[dict[str, str]] = {"proposal_id": "TRADER"}
     id: int | None = Field(default=None, primary_key=True)
     created_ts: datetime = Field(sa_type=UtcTimestamp)
     updated_ts: datetime = Field(sa_type=UtcTimestamp)
@@ -99,20 +108,18 @@ class Order(SQLModel, table=True):
     client_order_id: str = Field(unique=True)
     idempotency_key: str = Field(unique=True)
     trace_id: str | None = None
-    proposal_id: str | None = None
+    proposal_id: int | None = None
     status: str  # PENDING | FILLED | REJECTED | UNKNOWN
     venue_order_id: str | None = None
     error: str | None = None
 
 
 class PaperAccount(SQLModel, table=True):
-    """The paper venue's own books: balances, cost basis of the position, realized PnL."""
+    """The paper venue's balances (its cost basis lives in the ledger, as for a real venue)."""
 
     __tablename__ = "paper_accounts"
     account: str = Field(primary_key=True)
     balances_json: str
-    position_cost: Decimal = Field(sa_type=DecimalText)
-    realized_pnl: Decimal = Field(sa_type=DecimalText)
     updated_ts: datetime = Field(sa_type=UtcTimestamp)
 
 
@@ -137,12 +144,11 @@ class Experiment(SQLModel, table=True):
     """One proposal under a plan, treated as an experiment and measured after its horizon."""
 
     __tablename__ = "experiments"
+    decision_links: ClassVar[dict[str, str]] = {"plan_id": "PLANNER", "proposal_id": "TRADER"}
     id: str = Field(primary_key=True)
     scope: str  # the run (replay) or the market (live) whose memory it belongs to
     created_ts: datetime = Field(sa_type=UtcTimestamp)
     trace_id: str
-    plan_id: str | None = None
-    proposal_id: str | None = None
     policy_id: str
     arm: str
     params_json: str
@@ -162,6 +168,9 @@ class Experiment(SQLModel, table=True):
     reward: float | None = None
     excess_return: float | None = None
     measured_ts: datetime | None = Field(default=None, sa_type=UtcTimestamp)
+    # version 5 (ids of the cycle's PLANNER and TRADER decisions)
+    plan_id: int | None = None
+    proposal_id: int | None = None
 
 
 class ArmAggregate(SQLModel, table=True):

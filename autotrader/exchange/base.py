@@ -1,7 +1,9 @@
-"""The venue port: one interface for the paper venue and CCXT (testnet or real).
+"""The venue port: one interface for the paper venue and CCXT (testnet or real), and the market
+data port beneath it.
 
-Nothing above this interface knows which venue it has. Every method raises only the typed
-errors in autotrader.errors.
+Nothing above these interfaces knows which implementation it has. Every method raises only the
+typed errors in autotrader.errors. A venue reports balances and fills; the books of a position
+(cost basis, realized PnL) are folded from the ledger's trades, never kept by a venue.
 """
 
 from __future__ import annotations
@@ -11,10 +13,33 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal, Protocol
 
+from autotrader.exchange.candles import Candle
 from autotrader.exchange.rules import MarketRules
-from autotrader.tools.market import MarketData
+from autotrader.schemas import Side
 
-Side = Literal["BUY", "SELL"]
+__all__ = ["AccountState", "FillPricer", "MarketData", "OrderReport", "Side", "Venue"]
+
+
+class MarketData(Protocol):
+    """What the agents, the research loop and the venues see of the market."""
+
+    symbol: str
+
+    def ohlcv(self, timeframe: str, limit: int) -> list[Candle]:
+        """The newest `limit` closed candles, oldest first."""
+        ...
+
+    def last_price(self) -> Decimal:
+        """The reference price now: the last closed candle's close, or the ticker's last."""
+        ...
+
+
+class FillPricer(Protocol):
+    """Where a simulated market order fills (the paper venue's only view of liquidity)."""
+
+    def fill_price(self, side: Side, qty: Decimal) -> Decimal:
+        """The average price a market order of `qty` would fill at now, before slippage."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -35,11 +60,12 @@ class OrderReport:
 
 @dataclass(frozen=True)
 class AccountState:
-    """Balances per asset, and the books of the position in the traded symbol."""
+    """Balances per asset, as the venue reports them."""
 
     balances: dict[str, Decimal]
-    position_cost: Decimal
-    realized_pnl: Decimal
+
+    def held(self, asset: str) -> Decimal:
+        return self.balances.get(asset, Decimal(0))
 
 
 class Venue(Protocol):

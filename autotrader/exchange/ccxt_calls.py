@@ -15,6 +15,7 @@ import ccxt
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from autotrader.errors import (
+    MAX_ERROR_CHARS,
     ConfigError,
     InsufficientFunds,
     RejectedByRules,
@@ -45,7 +46,7 @@ class RetryPolicy:
 
 def scrub(message: str) -> str:
     """Drop signatures, timestamps and keys that CCXT may echo in an error message."""
-    return _SECRET_PARAMS.sub(r"\1=<scrubbed>", message)[:300]
+    return _SECRET_PARAMS.sub(r"\1=<scrubbed>", message)[:MAX_ERROR_CHARS]
 
 
 def translate(error: Exception, what: str) -> Exception:

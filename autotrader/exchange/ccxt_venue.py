@@ -14,15 +14,12 @@ from typing import Any
 import ccxt
 
 from autotrader.clock import Clock, from_ms, to_ms
-from autotrader.config import Settings
-from autotrader.db import Database
+from autotrader.config import Settings, split_symbol
 from autotrader.errors import ConfigError, OrderOutcomeUnknown, UnknownOrder
-from autotrader.exchange.accounting import Books, apply_fill
 from autotrader.exchange.base import AccountState, OrderReport, Side
 from autotrader.exchange.ccxt_calls import RetryPolicy, call_exchange, scrub, translate
+from autotrader.exchange.feeds import LiveFeed
 from autotrader.exchange.rules import SPOT_ONLY_OPTIONS, MarketRules
-from autotrader.tools.ledger import trades_after
-from autotrader.tools.market import LiveFeed
 
 ZERO = Decimal(0)
 STATUSES = {"closed": "FILLED", "open": "OPEN", "canceled": "CANCELED", "expired": "CANCELED"}
@@ -46,34 +43,25 @@ def build_exchange(settings: Settings, *, with_keys: bool = True) -> Any:
 
 
 class CcxtVenue:
-    def __init__(
-        self, exchange: Any, symbol: str, clock: Clock, db: Database, retry: RetryPolicy
-    ) -> None:
+    def __init__(self, exchange: Any, symbol: str, clock: Clock, retry: RetryPolicy) -> None:
         call_exchange(retry, exchange.load_markets)
         self.name = exchange.id + ("-testnet" if exchange.isSandboxModeEnabled else "")
-        self.symbol = symbol
-        self.market = LiveFeed(exchange, symbol, clock, retry)
         self.rules = MarketRules.of(exchange, symbol)
+        self.market = LiveFeed(exchange, symbol, clock, retry)
         self._exchange = exchange
-        self._db = db
         self._retry = retry
-        self._base, self._quote = symbol.split("/")
-        # Cost basis and realized PnL come from our own ledger, folded incrementally.
-        self._books = Books(ZERO, ZERO, ZERO, ZERO)
-        self._folded_trade_id = 0
+        self._base, self._quote = split_symbol(symbol)
+
+    @property
+    def symbol(self) -> str:
+        return self.rules.symbol
 
     def account(self) -> AccountState:
         balance = call_exchange(self._retry, self._exchange.fetch_balance)
         totals = balance.get("total") or {}
-        balances = {
-            asset: Decimal(str(totals.get(asset) or 0)) for asset in (self._base, self._quote)
-        }
-        for trade in trades_after(self._db, self.symbol, self._folded_trade_id):
-            in_quote = trade.fee_asset == self._quote
-            side: Side = "BUY" if trade.side == "BUY" else "SELL"
-            self._books = apply_fill(self._books, side, trade.qty, trade.price, trade.fee, in_quote)
-            self._folded_trade_id = trade.id or self._folded_trade_id
-        return AccountState(balances, self._books.position_cost, self._books.realized_pnl)
+        return AccountState(
+            {asset: Decimal(str(totals.get(asset) or 0)) for asset in (self._base, self._quote)}
+        )
 
     def create_market_order(self, side: Side, qty: Decimal, client_order_id: str) -> OrderReport:
         params = {"clientOrderId": client_order_id}

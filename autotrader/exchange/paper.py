@@ -1,10 +1,11 @@
 """The paper venue: simulated spot fills with real market rules, fees and slippage.
 
-A market order fills completely at the market's fill price (the next candle's open in replay,
+A market order fills completely at its pricer's fill price (the next candle's open in replay,
 the order book walked on a live feed) moved against the order by the slippage, and pays the
-taker fee in the quote asset. Spot only: it never sells more than it holds. Its books and fills
-live in the database, written in one transaction per fill, so a restart resumes exactly; the
-venue, their only writer, keeps a copy in memory so reading them costs nothing.
+taker fee in the quote asset. Spot only: it never sells more than it holds. Like an exchange it
+keeps balances and fills, not cost basis. They live in the database, written in one transaction
+per fill, so a restart resumes exactly; the venue, their only writer, keeps a copy in memory so
+reading them costs nothing.
 """
 
 from __future__ import annotations
@@ -16,14 +17,13 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from sqlmodel import col, select
 
 from autotrader.clock import Clock
+from autotrader.config import split_symbol
 from autotrader.db import Database
 from autotrader.db.models import PaperAccount, PaperFill
 from autotrader.db.types import decimal_to_text
 from autotrader.errors import InsufficientFunds, RejectedByRules
-from autotrader.exchange.accounting import Books, apply_fill
-from autotrader.exchange.base import AccountState, OrderReport, Side
+from autotrader.exchange.base import AccountState, FillPricer, MarketData, OrderReport, Side
 from autotrader.exchange.rules import MarketRules
-from autotrader.tools.market import MarketData
 
 FEE_QUANTUM = Decimal("0.00000001")  # Binance reports commissions to 8 decimals
 
@@ -35,6 +35,7 @@ class PaperVenue:
         self,
         db: Database,
         market: MarketData,
+        pricer: FillPricer,
         rules: MarketRules,
         clock: Clock,
         *,
@@ -43,27 +44,32 @@ class PaperVenue:
         slippage: Decimal,
         account: str = "paper",
     ) -> None:
-        self.symbol = market.symbol
         self.market = market
         self.rules = rules
+        self._pricer = pricer
         self._db = db
         self._clock = clock
         self._fee_rate = fee_rate
         self._slippage = slippage
         self._account = account
-        self._base, self._quote = self.symbol.split("/")
+        self._base, self._quote = split_symbol(rules.symbol)
         with db.session() as session:
             row = session.get(PaperAccount, account)
             if row is None:
-                self._books = Books(Decimal(0), start_quote, Decimal(0), Decimal(0))
-                session.add(self._row(self._books, clock.now()))
+                self._balances = {self._base: Decimal(0), self._quote: start_quote}
+                session.add(self._row(self._balances, clock.now()))
             else:
-                self._books = self._books_of(row)
+                stored = json.loads(row.balances_json)
+                self._balances = {
+                    asset: Decimal(stored.get(asset, "0")) for asset in (self._base, self._quote)
+                }
+
+    @property
+    def symbol(self) -> str:
+        return self.rules.symbol
 
     def account(self) -> AccountState:
-        books = self._books
-        balances = {self._base: books.base, self._quote: books.quote}
-        return AccountState(balances, books.position_cost, books.realized_pnl)
+        return AccountState(dict(self._balances))
 
     def create_market_order(self, side: Side, qty: Decimal, client_order_id: str) -> OrderReport:
         existing = self.find_order(client_order_id)
@@ -74,7 +80,7 @@ class PaperVenue:
                 f"qty {qty} is not a positive multiple of {self.rules.amount_step}"
             )
         direction = 1 if side == "BUY" else -1
-        raw_price = self.market.fill_price(side, qty) * (1 + direction * self._slippage)
+        raw_price = self._pricer.fill_price(side, qty) * (1 + direction * self._slippage)
         price = self.rules.round_price(raw_price)
         if problems := self.rules.violations(qty, price):
             raise RejectedByRules("; ".join(problems))
@@ -82,19 +88,23 @@ class PaperVenue:
             context.rounding = ROUND_HALF_UP
             fee = (qty * price * self._fee_rate).quantize(FEE_QUANTUM)
         now = self._clock.now()
-        books = self._books
+        base, quote = self._balances[self._base], self._balances[self._quote]
+        notional = qty * price
         with self._db.session() as session:
-            if side == "BUY" and books.quote < qty * price + fee:
+            if side == "BUY" and quote < notional + fee:
                 raise InsufficientFunds(
-                    f"buying {qty} {self._base} at {price} needs {qty * price + fee:.2f} "
-                    f"{self._quote}; the paper account holds {books.quote:.2f}"
+                    f"buying {qty} {self._base} at {price} needs {notional + fee:.2f} "
+                    f"{self._quote}; the paper account holds {quote:.2f}"
                 )
-            if side == "SELL" and books.base < qty:
+            if side == "SELL" and base < qty:
                 raise InsufficientFunds(
-                    f"cannot sell {qty} {self._base}: the paper account holds {books.base} "
+                    f"cannot sell {qty} {self._base}: the paper account holds {base} "
                     "(spot only, no shorting)"
                 )
-            updated = apply_fill(books, side, qty, price, fee)
+            if side == "BUY":
+                updated = {self._base: base + qty, self._quote: quote - notional - fee}
+            else:
+                updated = {self._base: base - qty, self._quote: quote + notional - fee}
             session.merge(self._row(updated, now))
             fill = PaperFill(
                 ts=now,
@@ -109,7 +119,7 @@ class PaperVenue:
                 order_id=f"paper-{client_order_id}",
             )
             session.add(fill)
-        self._books = updated  # only once the transaction has committed
+        self._balances = updated  # only once the transaction has committed
         return _report(fill)
 
     def find_order(self, client_order_id: str) -> OrderReport | None:
@@ -130,27 +140,9 @@ class PaperVenue:
     def cancel_all(self) -> int:
         return 0  # market orders fill at once; nothing rests on the paper book
 
-    def _books_of(self, row: PaperAccount) -> Books:
-        balances = {asset: Decimal(v) for asset, v in json.loads(row.balances_json).items()}
-        return Books(
-            balances.get(self._base, Decimal(0)),
-            balances.get(self._quote, Decimal(0)),
-            row.position_cost,
-            row.realized_pnl,
-        )
-
-    def _row(self, books: Books, now: datetime) -> PaperAccount:
-        balances = {
-            self._base: decimal_to_text(books.base),
-            self._quote: decimal_to_text(books.quote),
-        }
-        return PaperAccount(
-            account=self._account,
-            balances_json=json.dumps(balances),
-            position_cost=books.position_cost,
-            realized_pnl=books.realized_pnl,
-            updated_ts=now,
-        )
+    def _row(self, balances: dict[str, Decimal], now: datetime) -> PaperAccount:
+        stored = {asset: decimal_to_text(amount) for asset, amount in balances.items()}
+        return PaperAccount(account=self._account, balances_json=json.dumps(stored), updated_ts=now)
 
 
 def _report(fill: PaperFill) -> OrderReport:

@@ -1,1 +1,1 @@
-"""Guardrails: the deposit cap as pure math, and as the SDK output guardrail on the Judge."""
+"""Guardrails: the deposit cap as the SDK output guardrail on the Judge."""

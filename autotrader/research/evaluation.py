@@ -13,7 +13,8 @@ from autotrader.db import Database
 from autotrader.db.models import Experiment, PortfolioSnapshot, Trade
 from autotrader.research.arms import best_arm
 from autotrader.research.metrics import max_drawdown
-from autotrader.tools.memory import read_posteriors, recall, remember
+from autotrader.research.store import read_posteriors
+from autotrader.tools.memory import note, recall
 
 WEEK = timedelta(days=7)
 
@@ -30,14 +31,14 @@ def week_summary(
             select(PortfolioSnapshot)
             .where(
                 PortfolioSnapshot.run_id == run_id,
-                col(PortfolioSnapshot.ts) >= start,
-                col(PortfolioSnapshot.ts) <= end,
+                col(PortfolioSnapshot.ts_utc) >= start,
+                col(PortfolioSnapshot.ts_utc) <= end,
             )
             .order_by(col(PortfolioSnapshot.id))
         ).all()
         trades = session.exec(
             select(Trade.id).where(
-                Trade.run_id == run_id, col(Trade.ts) >= start, col(Trade.ts) <= end
+                Trade.run_id == run_id, col(Trade.ts_utc) >= start, col(Trade.ts_utc) <= end
             )
         ).all()
         measured = session.exec(
@@ -101,5 +102,5 @@ def evaluate_week(
     summary = week_summary(
         db, run_id=run_id, scope=scope, start=start, end=now, half_life_secs=half_life_secs
     )
-    remember(db, evaluation_key(scope), summary, now)
+    note(db, evaluation_key(scope), summary, now)
     return summary

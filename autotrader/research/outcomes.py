@@ -17,9 +17,10 @@ from decimal import Decimal
 
 from autotrader.clock import to_ms
 from autotrader.db import Database
+from autotrader.exchange.base import MarketData
 from autotrader.exchange.candles import Candle
-from autotrader.tools.market import MarketData, price_of
-from autotrader.tools.memory import MeasuredOutcome, due_experiments
+from autotrader.exchange.feeds import price_of
+from autotrader.research.store import MeasuredOutcome, due_experiments
 
 TRADES = {"BUY": True, "SELL": True, "HOLD": False}
 

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import col, select
 
-from autotrader.config import Settings
+from autotrader.config import Settings, split_symbol
 from autotrader.db import Database
 from autotrader.db.models import Experiment, PortfolioSnapshot, Run, Trade
 from autotrader.errors import ConfigError
@@ -40,8 +40,8 @@ from autotrader.research.metrics import (
     sortino,
     win_rate,
 )
-from autotrader.runs import quote_fee
-from autotrader.tools.memory import read_posteriors
+from autotrader.research.store import read_posteriors
+from autotrader.tools.ledger import quote_fee
 
 
 @dataclass(frozen=True)
@@ -73,12 +73,12 @@ def load(db: Database, run_id: str | None) -> ReportData:
             .where(Experiment.scope == run.scope)
             .order_by(col(Experiment.created_ts))
         ).all()
-    equity = [Point(s.ts, float(s.equity)) for s in snapshots if s.equity is not None]
-    price = [Point(s.ts, float(s.price)) for s in snapshots if s.price is not None]
+    equity = [Point(s.ts_utc, float(s.equity)) for s in snapshots if s.equity is not None]
+    price = [Point(s.ts_utc, float(s.price)) for s in snapshots if s.price is not None]
     return ReportData(run, equity, price, list(trades), list(experiments))
 
 
-def metrics(data: ReportData, settings: Settings) -> dict[str, Any]:
+def metrics(data: ReportData) -> dict[str, Any]:
     equity, price = data.equity, data.price
     if len(equity) < 2:
         raise ConfigError(
@@ -91,7 +91,7 @@ def metrics(data: ReportData, settings: Settings) -> dict[str, Any]:
     period_returns = returns_of(period)
     wins, sells = win_rate(
         [
-            TradeRow(t.side, t.qty, t.price, t.fee, t.fee_asset == t.symbol.split("/")[-1])
+            TradeRow(t.side, t.qty, t.price, t.fee, t.fee_asset == split_symbol(t.symbol)[1])
             for t in data.trades
         ]
     )
@@ -117,7 +117,7 @@ def metrics(data: ReportData, settings: Settings) -> dict[str, Any]:
 
 def family_table(db: Database, data: ReportData, settings: Settings) -> list[dict[str, Any]]:
     """Per arm: experiments run and measured, mean outcome, posterior mean and 95% interval."""
-    half_life = settings.posterior_half_life_hours * 3600
+    half_life = settings.half_life_secs
     end = data.equity[-1].ts  # metrics() has checked there are snapshots
     posteriors = read_posteriors(db, data.run.scope, end, half_life)
     rewards: dict[str, list[float]] = defaultdict(list)
@@ -155,7 +155,7 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def charts(db: Database, data: ReportData, settings: Settings) -> dict[str, bytes]:
+def charts(data: ReportData, settings: Settings) -> dict[str, bytes]:
     """PNG bytes per chart name."""
     out: dict[str, bytes] = {}
     start_equity, start_price = data.equity[0].value, data.price[0].value
@@ -198,9 +198,7 @@ def charts(db: Database, data: ReportData, settings: Settings) -> dict[str, byte
         if e.reward is not None and e.measured_ts is not None
     ]
     figure, axis = new(3.6)
-    for arm, path in sorted(
-        posterior_paths(measured, settings.posterior_half_life_hours * 3600).items()
-    ):
+    for arm, path in sorted(posterior_paths(measured, settings.half_life_secs).items()):
         axis.plot(_times(path), [p.value * 10_000 for p in path], label=arm)
     axis.axhline(0, color="grey", linewidth=0.8)
     axis.set_ylabel("posterior mean (bp per experiment)")
@@ -243,9 +241,9 @@ text-align:right}}th{{text-align:left;background:#f5f5f5}}img{{max-width:100%}}<
 def write_report(settings: Settings, out_dir: Path, run_id: str | None, console: Console) -> Path:
     db = Database.open(settings.db_path)
     data = load(db, run_id)
-    summary = metrics(data, settings)
+    summary = metrics(data)
     families = family_table(db, data, settings)
-    images = charts(db, data, settings)
+    images = charts(data, settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, image in images.items():
         (out_dir / f"{data.run.run_id}_{name}.png").write_bytes(image)

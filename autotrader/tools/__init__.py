@@ -1,1 +1,1 @@
-"""Tools: plain functions over the venue and the database, wrapped for the agents in agents/."""
+"""The seed's tool bodies: market data, strategy rules, trading, ledger, memory, portfolio."""

@@ -1,27 +1,31 @@
-"""The ledger: append-only writes of decisions, trades and portfolio snapshots, and reads of them.
+"""The ledger: append-only writes of decisions, orders, trades and portfolio snapshots, and reads
+of them.
 
 log_trade is idempotent: a second call with a used idempotency key returns the stored row and
-writes nothing. Decision payloads are stored as exactly the seed schema's JSON.
+writes nothing. Decision payloads are stored as exactly the seed schema's JSON. A row's plan_id
+and proposal_id are the ids of its cycle's PLANNER and TRADER decisions, filled from its
+trace_id when it is inserted.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy import bindparam
+from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 
+from autotrader.config import split_symbol
 from autotrader.db import Database, Sink
-from autotrader.db.models import Decision, Order, PortfolioSnapshot, Trade
+from autotrader.db.models import Decision, Order, PortfolioSnapshot, Run, Trade
 from autotrader.db.types import decimal_to_text
-from autotrader.exchange.base import OrderReport
-from autotrader.schemas import Payload, to_payload
-
-AgentName = Literal["PLANNER", "TRADER", "JUDGE"]
+from autotrader.exchange.accounting import Books
+from autotrader.exchange.base import AccountState, OrderReport, Side
+from autotrader.schemas import Payload, Role, to_payload
 
 
 def payload_json(payload: Payload) -> str:
@@ -31,26 +35,23 @@ def payload_json(payload: Payload) -> str:
 def log_decision(
     db: Sink,
     *,
-    agent: AgentName,
+    agent: Role,
     payload: Payload,
     trace_id: str,
     ts: datetime,
-    plan_id: str | None = None,
-    proposal_id: str | None = None,
     model: str | None = None,
     prompt_hash: str | None = None,
     fallback_reason: str | None = None,
 ) -> None:
+    """Log one decision; it links to the cycle's earlier PLANNER and TRADER decisions."""
     db.append_values(
         (
             Decision,
             {
-                "ts": ts,
+                "ts_utc": ts,
                 "agent": agent,
                 "trace_id": trace_id,
                 "payload_json": payload_json(payload),
-                "plan_id": plan_id,
-                "proposal_id": proposal_id,
                 "model": model,
                 "prompt_hash": prompt_hash,
                 "fallback_reason": fallback_reason,
@@ -64,7 +65,7 @@ def log_trade(
     *,
     ts: datetime,
     symbol: str,
-    side: Literal["BUY", "SELL"],
+    side: Side,
     qty: Decimal,
     price: Decimal,
     fee: Decimal,
@@ -73,13 +74,12 @@ def log_trade(
     fee_asset: str = "USDT",
     order_id: str | None = None,
     client_order_id: str | None = None,
-    proposal_id: str | None = None,
     trace_id: str | None = None,
     run_id: str | None = None,
 ) -> Trade:
     """Book a fill once. A used idempotency key returns the existing row unchanged."""
     values = {
-        "ts": ts,
+        "ts_utc": ts,
         "symbol": symbol,
         "side": side,
         "qty": qty,
@@ -89,17 +89,14 @@ def log_trade(
         "order_id": order_id,
         "client_order_id": client_order_id,
         "idempotency_key": idempotency_key,
-        "proposal_id": proposal_id,
         "trace_id": trace_id,
         "status": status,
         "run_id": run_id,
     }
-    statement = (
-        insert(Trade).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    )
-    with db.session() as session:
-        session.execute(statement)
-        return session.exec(select(Trade).where(Trade.idempotency_key == idempotency_key)).one()
+    db.insert_once(Trade, values)
+    booked = trade_by_key(db, idempotency_key)
+    assert booked is not None, "the trade was just inserted or already there"
+    return booked
 
 
 def log_fill(
@@ -107,7 +104,6 @@ def log_fill(
     report: OrderReport,
     *,
     idempotency_key: str,
-    proposal_id: str | None,
     trace_id: str | None,
     run_id: str | None,
 ) -> Trade:
@@ -124,7 +120,6 @@ def log_fill(
         order_id=report.order_id,
         client_order_id=report.client_order_id,
         idempotency_key=idempotency_key,
-        proposal_id=proposal_id,
         trace_id=trace_id,
         run_id=run_id,
         status="FILLED" if report.status == "FILLED" else "PARTIAL",
@@ -142,45 +137,59 @@ def recent_trades(db: Database, limit: int = 10) -> Sequence[Trade]:
         return session.exec(select(Trade).order_by(col(Trade.id).desc()).limit(limit)).all()
 
 
+def quote_fee(trade: Trade) -> Decimal:
+    """A trade's fee in the quote asset (Binance charges buys in the base asset)."""
+    quote = split_symbol(trade.symbol)[1]
+    return trade.fee if trade.fee_asset in (quote, "") else trade.fee * trade.price
+
+
 def snapshot_portfolio(
     db: Sink,
     *,
     ts: datetime,
     symbol: str,
-    balances: Mapping[str, Decimal],
+    account: AccountState,
     price: Decimal,
-    position_cost: Decimal,
-    realized_pnl: Decimal,
+    books: Books,
     run_id: str | None = None,
 ) -> PortfolioSnapshot:
     """Mark the account to `price`: equity = quote + base * price, unrealized = value - cost."""
-    base, quote = symbol.split("/")
-    position_value = balances.get(base, Decimal(0)) * price
+    base, quote = split_symbol(symbol)
+    position_value = account.held(base) * price
     row = PortfolioSnapshot(
-        ts=ts,
-        symbol=symbol,
+        ts_utc=ts,
+        balance_usdt=account.held("USDT"),
+        balance_btc=account.held("BTC"),
+        unrealized_pnl_usdt=position_value - books.position_cost,
+        realized_pnl_usdt=books.realized_pnl,
         balances_json=json.dumps(
-            {asset: decimal_to_text(amount) for asset, amount in sorted(balances.items())}
+            {asset: decimal_to_text(amount) for asset, amount in sorted(account.balances.items())}
         ),
+        symbol=symbol,
         price=price,
-        equity=balances.get(quote, Decimal(0)) + position_value,
-        unrealized_pnl=position_value - position_cost,
-        realized_pnl=realized_pnl,
+        equity=account.held(quote) + position_value,
         run_id=run_id,
     )
     db.append_values((PortfolioSnapshot, row.model_dump(exclude={"id"})))
     return row
 
 
-def trades_after(db: Database, symbol: str, after_id: int) -> Sequence[Trade]:
-    """Trades in `symbol` booked after row `after_id`, oldest first (for incremental books)."""
-    query = (
-        select(Trade)
-        .where(Trade.symbol == symbol, col(Trade.id) > after_id)
-        .order_by(col(Trade.id))
+# The trades of one account (a memory scope: a replay run, or a live market and mode), after a
+# given row: the books fold them incrementally, every cycle.
+SCOPE_TRADES_AFTER = (
+    select_columns(
+        *(
+            col(c)
+            for c in (Trade.id, Trade.side, Trade.qty, Trade.price, Trade.fee, Trade.fee_asset)
+        )
     )
-    with db.session() as session:
-        return session.exec(query).all()
+    .where(
+        col(Trade.symbol) == bindparam("symbol"),
+        col(Trade.id) > bindparam("after_id"),
+        col(Trade.run_id).in_(select(Run.run_id).where(col(Run.scope) == bindparam("scope"))),
+    )
+    .order_by(col(Trade.id))
+)
 
 
 def record_order_intent(
@@ -188,12 +197,11 @@ def record_order_intent(
     *,
     ts: datetime,
     symbol: str,
-    side: Literal["BUY", "SELL"],
+    side: Side,
     qty: Decimal,
     client_order_id: str,
     idempotency_key: str,
     trace_id: str | None,
-    proposal_id: str | None,
 ) -> Order:
     """Persist an order's client id before the venue sees it; returns the existing row if any."""
     values = {
@@ -205,13 +213,12 @@ def record_order_intent(
         "client_order_id": client_order_id,
         "idempotency_key": idempotency_key,
         "trace_id": trace_id,
-        "proposal_id": proposal_id,
         "status": "PENDING",
     }
-    statement = insert(Order).values(**values).on_conflict_do_nothing()
-    with db.session() as session:
-        session.execute(statement)
-        return session.exec(select(Order).where(Order.client_order_id == client_order_id)).one()
+    db.insert_once(Order, values)
+    order = order_by_client_id(db, client_order_id)
+    assert order is not None, "the order was just inserted or already there"
+    return order
 
 
 def order_by_client_id(db: Database, client_order_id: str) -> Order | None:

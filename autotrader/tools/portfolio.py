@@ -1,18 +1,63 @@
-"""The account as the agents see it: balances, position, equity, in Decimal strings."""
+"""The account as the agents see it (balances, position, equity, in Decimal strings), the sizing
+of the moves a strategy can ask for, and the position's books folded from the ledger.
+
+A venue reports balances; the cost basis and realized PnL of the position are the ledger's
+trades of the same account (a memory scope), folded in order: one source for every venue.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 
+from autotrader.config import split_symbol
+from autotrader.db import Database
 from autotrader.db.types import decimal_to_text
-from autotrader.exchange.base import AccountState, Venue
+from autotrader.exchange.accounting import Books, apply_fill
+from autotrader.exchange.base import AccountState
+from autotrader.exchange.rules import MarketRules
+from autotrader.tools.cap import CapRule
+from autotrader.tools.ledger import SCOPE_TRADES_AFTER
+
+ZERO = Decimal(0)
 
 
-def account_view(venue: Venue, account: AccountState, price: Decimal) -> dict[str, str]:
-    """`account` as read from `venue` (read once by the caller: on a live venue it is a call)."""
-    base, quote = venue.symbol.split("/")
-    held = account.balances.get(base, Decimal(0))
-    cash = account.balances.get(quote, Decimal(0))
+class LedgerBooks:
+    """Average-cost books of the traded position, from the ledger's trades of one scope; each
+    read folds only the trades booked since the last one."""
+
+    def __init__(self, db: Database, symbol: str, scope: str) -> None:
+        self._db = db
+        self._symbol = symbol
+        self._scope = scope
+        self._quote = split_symbol(symbol)[1]
+        self._books = Books(ZERO, ZERO, ZERO, ZERO)
+        self._folded_id = 0
+
+    def current(self) -> Books:
+        rows = self._db.read(
+            SCOPE_TRADES_AFTER, symbol=self._symbol, after_id=self._folded_id, scope=self._scope
+        )
+        for trade_id, side, qty, price, fee, fee_asset in rows:
+            taken: Literal["BUY", "SELL"] = "BUY" if side == "BUY" else "SELL"
+            in_quote = fee_asset == self._quote
+            self._books = apply_fill(self._books, taken, qty, price, fee, in_quote)
+            self._folded_id = trade_id
+        return self._books
+
+
+def holds_position(account: AccountState, rules: MarketRules, price: Decimal) -> bool:
+    """Whether the account holds a tradable position (at least the exchange's minimum)."""
+    base = split_symbol(rules.symbol)[0]
+    return account.held(base) >= rules.smallest_valid_qty(price)
+
+
+def account_view(
+    symbol: str, account: AccountState, books: Books, price: Decimal
+) -> dict[str, str]:
+    """`account` (read once by the caller: on a live venue it is a call) and its books."""
+    base, quote = split_symbol(symbol)
+    held, cash = account.held(base), account.held(quote)
     value = held * price
     return {
         "base_asset": base,
@@ -22,36 +67,35 @@ def account_view(venue: Venue, account: AccountState, price: Decimal) -> dict[st
         "price": decimal_to_text(price),
         "position_value": decimal_to_text(value),
         "equity": decimal_to_text(cash + value),
-        "position_cost": decimal_to_text(account.position_cost),
-        "realized_pnl": decimal_to_text(account.realized_pnl),
+        "position_cost": decimal_to_text(books.position_cost),
+        "realized_pnl": decimal_to_text(books.realized_pnl),
     }
 
 
 def sizing_view(
-    venue: Venue,
+    rules: MarketRules,
     account: AccountState,
     price: Decimal,
     *,
     order_fraction: Decimal,
-    cap: Decimal | None,
-    cap_buffer: Decimal,
+    cap: CapRule,
 ) -> dict[str, str]:
     """Quantities on the exchange's step for the two moves a strategy can ask for: buying up to
     the target position (ORDER_FRACTION of equity; within the cap when one applies) and selling
     all. "0" where the move would fall below the exchange's minimums."""
-    rules = venue.rules
-    base, quote = venue.symbol.split("/")
-    held = account.balances.get(base, Decimal(0))
-    equity = account.balances.get(quote, Decimal(0)) + held * price
+    base, quote = split_symbol(rules.symbol)
+    held = account.held(base)
+    equity = account.held(quote) + held * price
     target = equity * order_fraction
-    if cap is not None:
-        target = min(target, cap / (1 + cap_buffer))
+    ceiling = cap.max_position_value()
+    if ceiling is not None:
+        target = min(target, ceiling)
     smallest = rules.smallest_valid_qty(price)
-    buy = rules.round_amount_down(max(Decimal(0), target - held * price) / price)
+    buy = rules.round_amount_down(max(ZERO, target - held * price) / price)
     sell = rules.round_amount_down(held)
     return {
         "target_position_value": decimal_to_text(target),
-        "buy_qty_to_target": decimal_to_text(buy if buy >= smallest else Decimal(0)),
-        "sell_all_qty": decimal_to_text(sell if not rules.violations(sell, price) else Decimal(0)),
+        "buy_qty_to_target": decimal_to_text(buy if buy >= smallest else ZERO),
+        "sell_all_qty": decimal_to_text(sell if not rules.violations(sell, price) else ZERO),
         "min_valid_qty": decimal_to_text(smallest),
     }

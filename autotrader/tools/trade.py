@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from tenacity import (
     Retrying,
@@ -23,6 +23,7 @@ from tenacity import (
 )
 
 from autotrader.clock import Clock
+from autotrader.config import split_symbol
 from autotrader.db import Database
 from autotrader.db.models import Trade
 from autotrader.db.types import decimal_to_text
@@ -33,9 +34,9 @@ from autotrader.errors import (
     TradeError,
     VenueUnavailable,
 )
-from autotrader.exchange.base import OrderReport, Venue
+from autotrader.exchange.base import OrderReport, Side, Venue
 from autotrader.exchange.ccxt_calls import RetryPolicy
-from autotrader.guardrails.cap import cap_violation, max_buy_under_cap
+from autotrader.tools.cap import CapRule
 from autotrader.tools.ledger import (
     log_fill,
     mark_order,
@@ -44,7 +45,6 @@ from autotrader.tools.ledger import (
     trade_by_key,
 )
 
-Side = Literal["BUY", "SELL"]
 ORDER_LOOKUP = RetryPolicy(attempts=4, initial_wait=0.5, max_wait=4.0)
 CLIENT_ID_PREFIX = "at"  # Binance: at most 36 characters from [A-Za-z0-9._:/-]
 
@@ -88,16 +88,6 @@ class Fill:
             trade.fee_asset,
         )
 
-    def as_dict(self) -> dict[str, str]:
-        """The tool's answer: `{order_id, price, filled_qty, fee}` as Decimal strings."""
-        return {
-            "order_id": self.order_id,
-            "price": decimal_to_text(self.price),
-            "filled_qty": decimal_to_text(self.filled_qty),
-            "fee": decimal_to_text(self.fee),
-            "fee_asset": self.fee_asset,
-        }
-
 
 class TradeTool:
     def __init__(
@@ -106,29 +96,20 @@ class TradeTool:
         db: Database,
         clock: Clock,
         *,
-        enforce_cap: bool,
-        cap: Decimal,
-        cap_buffer: Decimal,
+        cap: CapRule,
         lookup: RetryPolicy = ORDER_LOOKUP,
         run_id: str | None = None,
     ) -> None:
         self.venue = venue
+        self.cap = cap
         self.run_id = run_id
         self._db = db
         self._clock = clock
-        self._enforce_cap = enforce_cap
-        self._cap = cap
-        self._cap_buffer = cap_buffer
         self._lookup = lookup
+        self._base = split_symbol(venue.symbol)[0]
 
     def place_market_order(
-        self,
-        side: Side,
-        qty: Decimal,
-        idem_key: str,
-        *,
-        trace_id: str | None = None,
-        proposal_id: str | None = None,
+        self, side: Side, qty: Decimal, idem_key: str, *, trace_id: str | None = None
     ) -> Fill:
         booked = trade_by_key(self._db, idem_key)
         if booked is not None:
@@ -138,7 +119,7 @@ class TradeTool:
             # A retry of an order already persisted (maybe sent): ask the venue before anything.
             found = self._look_up(client_id)
             if found is not None:
-                return self._settle(found, idem_key, trace_id, proposal_id)
+                return self._settle(found, idem_key, trace_id)
         quantity = self._checked(side, qty)
         record_order_intent(
             self._db,
@@ -149,7 +130,6 @@ class TradeTool:
             client_order_id=client_id,
             idempotency_key=idem_key,
             trace_id=trace_id,
-            proposal_id=proposal_id,
         )
         try:
             report = self.venue.create_market_order(side, quantity, client_id)
@@ -165,7 +145,7 @@ class TradeTool:
         except TradeError as error:
             mark_order(self._db, client_id, "REJECTED", self._clock.now(), error=str(error))
             raise
-        return self._settle(report, idem_key, trace_id, proposal_id)
+        return self._settle(report, idem_key, trace_id)
 
     def cancel_all(self) -> int:
         return self.venue.cancel_all()
@@ -174,17 +154,14 @@ class TradeTool:
         """What the Judge needs: the qty on the step, its notional, every rule or cap violation,
         and the largest and smallest quantities that would pass."""
         rules, price = self.venue.rules, self.venue.market.last_price()
-        held = self._held()
+        held = self.held()
         rounded = rules.round_amount_down(qty)
         violations = rules.violations(qty, price)
-        cap_problem = self._cap_problem(side, rounded, price, held)
+        cap_problem = self.cap.violation(held, price, side, rounded)
         if cap_problem:
             violations.append(cap_problem)
-        largest = (
-            rules.round_amount_down(max_buy_under_cap(held, price, self._cap, self._cap_buffer))
-            if self._enforce_cap and side == "BUY"
-            else None
-        )
+        ceiling = self.cap.max_buy(held, price) if side == "BUY" else None
+        largest = None if ceiling is None else rules.round_amount_down(ceiling)
         return {
             "side": side,
             "qty": decimal_to_text(qty),
@@ -194,8 +171,8 @@ class TradeTool:
             "violations": violations,
             "min_valid_qty": decimal_to_text(rules.smallest_valid_qty(price)),
             "max_qty_under_cap": None if largest is None else decimal_to_text(largest),
-            "cap_enforced": self._enforce_cap,
-            "deposit_cap_usdt": decimal_to_text(self._cap),
+            "cap_enforced": self.cap.enforced,
+            "deposit_cap_usdt": decimal_to_text(self.cap.cap),
             "held_base": decimal_to_text(held),
         }
 
@@ -207,20 +184,15 @@ class TradeTool:
         if problems := rules.violations(quantity, price):
             raise RejectedByRules(f"{side} {qty} {self.venue.symbol}: " + "; ".join(problems))
         # Only a real-mode order needs the holdings (on a live venue, a balance call).
-        if self._enforce_cap and (
-            problem := self._cap_problem(side, quantity, price, self._held())
+        if self.cap.enforced and (
+            problem := self.cap.violation(self.held(), price, side, quantity)
         ):
             raise CapExceeded(problem + "; nothing was sent")
         return quantity
 
-    def _held(self) -> Decimal:
+    def held(self) -> Decimal:
         """The base asset the venue says the account holds."""
-        return self.venue.account().balances.get(self.venue.symbol.split("/")[0], Decimal(0))
-
-    def _cap_problem(self, side: Side, qty: Decimal, price: Decimal, held: Decimal) -> str | None:
-        if not self._enforce_cap:
-            return None
-        return cap_violation(held, price, side, qty, self._cap, self._cap_buffer)
+        return self.venue.account().held(self._base)
 
     def _look_up(self, client_id: str) -> OrderReport | None:
         retrying = Retrying(
@@ -233,9 +205,7 @@ class TradeTool:
         found: OrderReport | None = retrying(self.venue.find_order, client_id)
         return found
 
-    def _settle(
-        self, report: OrderReport, idem_key: str, trace_id: str | None, proposal_id: str | None
-    ) -> Fill:
+    def _settle(self, report: OrderReport, idem_key: str, trace_id: str | None) -> Fill:
         """Book what the venue reports: a fill goes to the ledger once; nothing filled is an
         error the caller sees."""
         now = self._clock.now()
@@ -256,7 +226,6 @@ class TradeTool:
             self._db,
             report,
             idempotency_key=idem_key,
-            proposal_id=proposal_id,
             trace_id=trace_id,
             run_id=self.run_id,
         )

@@ -1,10 +1,12 @@
 """What the user sees: a start banner, one line per cycle, a progress bar over replayed data
-with cycles/s, and a summary table. LOG_LEVEL picks the detail: DEBUG and INFO show every
-cycle, WARNING only problems, ERROR only errors. Nothing here ever prints a key.
+with cycles/s, a summary table, and a stored trace as a tree. LOG_LEVEL picks the detail: DEBUG
+and INFO show every cycle, WARNING only problems, ERROR only errors. Nothing here ever prints a
+key.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -16,9 +18,12 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.tree import Tree
 
-from autotrader.db.models import Cycle
-from autotrader.runs import RunSummary
+from autotrader.db import Database
+from autotrader.db.models import Cycle, SpanRecord
+from autotrader.db.traces import load_trace
+from autotrader.research.summary import RunSummary
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
 PROGRESS_EVERY_SECS = 0.25
@@ -145,3 +150,32 @@ class ConsoleView:
         for key, value in rows:
             table.add_row(key, value)
         self.console.print(table)
+
+
+def _label(span: SpanRecord) -> str:
+    data = json.loads(span.data_json)
+    label = f"[bold]{span.kind}[/] {span.name}"
+    if span.kind == "function":
+        label += f"  in={str(data.get('input'))[:80]}  out={str(data.get('output'))[:80]}"
+    elif span.kind == "guardrail":
+        label += f"  triggered={data.get('triggered')}"
+    if span.error_json:
+        label += f"  [red]error={span.error_json[:120]}[/]"
+    return label
+
+
+def print_trace(db: Database, trace_id: str, console: Console) -> bool:
+    """Render one stored trace as a tree of its spans; False if there is no such trace."""
+    trace, spans = load_trace(db, trace_id)
+    if trace is None:
+        return False
+    root = Tree(
+        f"[bold]{trace.workflow_name}[/] {trace.trace_id}  group={trace.group_id}  "
+        f"{trace.metadata_json}"
+    )
+    nodes: dict[str | None, Tree] = {None: root}
+    for span in spans:  # parents start before their children
+        parent = nodes.get(span.parent_id, root)
+        nodes[span.span_id] = parent.add(_label(span))
+    console.print(root)
+    return True

@@ -3,7 +3,7 @@
 Spans are buffered per trace and written when the trace ends: into the cycle's audit buffer
 when the orchestrator routed the trace there (one commit for the whole cycle), else directly.
 Long fields are shortened (the candles behind a tool call can be fetched again from the data);
-`print_trace` renders a stored trace as a tree.
+`load_trace` reads one back.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import threading
 from typing import Any
 
 from agents.tracing import Span, Trace, TracingProcessor
-from rich.console import Console
-from rich.tree import Tree
 from sqlmodel import col, select
 
 from autotrader.db import Database, Sink
@@ -128,32 +126,3 @@ def load_trace(db: Database, trace_id: str) -> tuple[TraceRecord | None, list[Sp
             .order_by(col(SpanRecord.started_at))
         ).all()
     return trace, list(spans)
-
-
-def _label(span: SpanRecord) -> str:
-    data = json.loads(span.data_json)
-    label = f"[bold]{span.kind}[/] {span.name}"
-    if span.kind == "function":
-        label += f"  in={str(data.get('input'))[:80]}  out={str(data.get('output'))[:80]}"
-    elif span.kind == "guardrail":
-        label += f"  triggered={data.get('triggered')}"
-    if span.error_json:
-        label += f"  [red]error={span.error_json[:120]}[/]"
-    return label
-
-
-def print_trace(db: Database, trace_id: str, console: Console) -> bool:
-    """Render one stored trace as a tree of its spans; False if there is no such trace."""
-    trace, spans = load_trace(db, trace_id)
-    if trace is None:
-        return False
-    root = Tree(
-        f"[bold]{trace.workflow_name}[/] {trace.trace_id}  group={trace.group_id}  "
-        f"{trace.metadata_json}"
-    )
-    nodes: dict[str | None, Tree] = {None: root}
-    for span in spans:  # parents start before their children
-        parent = nodes.get(span.parent_id, root)
-        nodes[span.span_id] = parent.add(_label(span))
-    console.print(root)
-    return True

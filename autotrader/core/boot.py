@@ -19,26 +19,30 @@ from agents import set_trace_processors
 from rich.console import Console
 from rich.logging import RichHandler
 
-from autotrader.agents.context import Deps
+from autotrader.agents.briefs import REGIME_CANDLES
 from autotrader.agents.graph import AgentGraph
 from autotrader.agents.providers import ModelSet, build_models, trace_processors, uploads_traces
-from autotrader.briefing import REGIME_CANDLES
 from autotrader.clock import Clock, SimulatedClock, WallClock, from_ms
 from autotrader.config import Settings
-from autotrader.console import ConsoleView
+from autotrader.core.console import ConsoleView
+from autotrader.core.orchestrator import Orchestrator, StopRequest
+from autotrader.core.reconcile import LIVE_LOOKBACK, reconcile
+from autotrader.core.runs import RunState, finish_run, start_or_resume
+from autotrader.cycle import Deps
 from autotrader.db import Database
+from autotrader.db.traces import LocalTraceStore
 from autotrader.errors import ConfigError
-from autotrader.exchange.base import Venue
+from autotrader.exchange.base import FillPricer, MarketData, Venue
 from autotrader.exchange.ccxt_calls import RetryPolicy, call_exchange
 from autotrader.exchange.ccxt_venue import CcxtVenue, build_exchange
+from autotrader.exchange.feeds import LiveFeed, ReplayFeed
 from autotrader.exchange.paper import PaperVenue
 from autotrader.exchange.rules import MarketRules, offline_exchange
-from autotrader.orchestrator import Orchestrator, StopRequest
-from autotrader.reconcile import reconcile
-from autotrader.runs import RunState, finish_run, start_or_resume, summarize
-from autotrader.tools.market import LiveFeed, MarketData, ReplayFeed
+from autotrader.research.lab import Lab
+from autotrader.research.summary import summarize
+from autotrader.tools.cap import CapRule
+from autotrader.tools.portfolio import LedgerBooks
 from autotrader.tools.trade import TradeTool
-from autotrader.trace_store import LocalTraceStore
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class Wiring:
     market: MarketData
     venue: Venue
     span: tuple[datetime, datetime] | None
+    gaps: tuple[str, ...] = ()  # holes in the replayed data, reported at start
 
 
 RunFor = Callable[[tuple[datetime, datetime] | None], RunState]
@@ -88,8 +93,8 @@ def wire_market(
         run = run_for(span)
         clock.advance_to(run.resume_at or span[0])
         rules = MarketRules.of(offline_exchange(), settings.symbol)
-        venue: Venue = _paper(settings, db, feed, rules, clock, run)
-        return Wiring(clock, feed, venue, span), run
+        venue: Venue = _paper(settings, db, feed, feed, rules, clock, run)
+        return Wiring(clock, feed, venue, span, feed.gaps), run
     wall = WallClock()
     run = run_for(None)
     if settings.mode == "paper":  # live public data, simulated fills
@@ -97,9 +102,10 @@ def wire_market(
         retry = RetryPolicy()
         live = LiveFeed(exchange, settings.symbol, wall, retry)
         call_exchange(retry, exchange.load_markets)
-        venue = _paper(settings, db, live, MarketRules.of(exchange, settings.symbol), wall, run)
+        rules = MarketRules.of(exchange, settings.symbol)
+        venue = _paper(settings, db, live, live, rules, wall, run)
         return Wiring(wall, live, venue, None), run
-    venue = CcxtVenue(build_exchange(settings), settings.symbol, wall, db, RetryPolicy())
+    venue = CcxtVenue(build_exchange(settings), settings.symbol, wall, RetryPolicy())
     return Wiring(wall, venue.market, venue, None), run
 
 
@@ -107,6 +113,7 @@ def _paper(
     settings: Settings,
     db: Database,
     market: MarketData,
+    pricer: FillPricer,
     rules: MarketRules,
     clock: Clock,
     run: RunState,
@@ -114,6 +121,7 @@ def _paper(
     return PaperVenue(
         db,
         market,
+        pricer,
         rules,
         clock,
         start_quote=settings.paper_start_usdt,
@@ -134,7 +142,7 @@ def banner_fields(
     )
     models = ", ".join(f"{role.lower()}={name}" for role, name in model_set.names.items())
     return {
-        "mode": settings.mode + ("  (deposit cap enforced)" if settings.mode == "real" else ""),
+        "mode": settings.mode + ("  (deposit cap enforced)" if settings.cap_enforced else ""),
         "symbol": f"{settings.symbol}  {settings.timeframe}",
         "feed": feed,
         "provider": f"{model_set.provider} ({model_set.endpoint})",
@@ -176,20 +184,13 @@ async def run_agent(settings: Settings, options: RunOptions, console: Console) -
         ),
     )
     venue, clock = wiring.venue, wiring.clock
-    trade = TradeTool(
-        venue,
-        db,
-        clock,
-        enforce_cap=settings.mode == "real",
-        cap=settings.deposit_cap_usdt,
-        cap_buffer=settings.cap_price_buffer,
-        run_id=run.run_id,
-    )
-    deps = Deps(settings, db, venue, trade, clock, run.run_id, run.scope)
+    trade = TradeTool(venue, db, clock, cap=CapRule.of(settings), run_id=run.run_id)
+    books = LedgerBooks(db, settings.symbol, run.scope)
+    deps = Deps(settings, db, venue, trade, books, clock, run.run_id, run.scope)
     view.banner(banner_fields(settings, model_set, wiring, venue, run))
-    for gap in getattr(wiring.market, "gaps", ()):
+    for gap in wiring.gaps:
         view.note(f"data gap: {gap}", level="WARNING")
-    since = wiring.span[0] if wiring.span else clock.now() - timedelta(days=7)
+    since = wiring.span[0] if wiring.span else clock.now() - LIVE_LOOKBACK
     fixed = reconcile(db, venue, since=since, now=clock.now(), run_id=run.run_id)
     if fixed.booked or fixed.marked_rejected:
         view.note(
@@ -208,9 +209,8 @@ async def run_agent(settings: Settings, options: RunOptions, console: Console) -
         if wiring.span
         else (wall_now + timedelta(hours=options.hours) if options.hours else None)
     )
-    orchestrator = Orchestrator(
-        deps, graph, view, stop, run_start=run_start, until=until, traces=store
-    )
+    lab = Lab(db, venue.market, settings, run_id=run.run_id, scope=run.scope, run_start=run_start)
+    orchestrator = Orchestrator(deps, graph, lab, view, stop, until=until, traces=store)
     status = "FAILED"
     try:
         if wiring.span:

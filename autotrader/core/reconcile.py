@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlmodel import col, select
@@ -20,6 +20,9 @@ from autotrader.db.models import Order, Trade
 from autotrader.exchange.base import OrderReport, Venue
 from autotrader.tools.ledger import log_fill, mark_order, unsettled_orders
 
+# How far back a live restart asks the venue for orders the ledger may have missed.
+LIVE_LOOKBACK = timedelta(days=7)
+
 
 @dataclass(frozen=True)
 class Fix:
@@ -28,7 +31,6 @@ class Fix:
     idempotency_key: str
     report: OrderReport | None = None
     trace_id: str | None = None
-    proposal_id: str | None = None
 
 
 def plan_fixes(
@@ -53,7 +55,6 @@ def plan_fixes(
                         order.idempotency_key,
                         report,
                         order.trace_id,
-                        order.proposal_id,
                     )
                 )
         elif report is None:
@@ -103,7 +104,6 @@ def reconcile(
                 db,
                 report,
                 idempotency_key=fix.idempotency_key,
-                proposal_id=fix.proposal_id,
                 trace_id=fix.trace_id,
                 run_id=run_id,
             )

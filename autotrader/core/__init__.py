@@ -1,0 +1,1 @@
+"""The loop: boot, the orchestrator, runs and resume, reconciliation, the console."""
