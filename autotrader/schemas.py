@@ -157,7 +157,10 @@ def to_payload(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json", exclude_none=True)
 
 
-def seed_schema(name: Literal["plan", "proposal", "verdict"]) -> dict[str, Any]:
+SchemaName = Literal["plan", "proposal", "verdict"]
+
+
+def seed_schema(name: SchemaName) -> dict[str, Any]:
     """The committed draft-07 schema that every stored payload must satisfy."""
     text = files("autotrader.seed_schemas").joinpath(f"{name}.schema.json").read_text()
     schema: dict[str, Any] = json.loads(text)

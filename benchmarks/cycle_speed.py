@@ -182,8 +182,8 @@ class DatabaseTimer:
             finally:
                 self.seconds += time.perf_counter() - started
 
-        Database.read = timed_read  # type: ignore[method-assign]
-        Database.write = timed_write  # type: ignore[method-assign]
+        for name, timed in (("read", timed_read), ("write", timed_write)):
+            setattr(Database, name, timed)
         Database.session = timed_session  # type: ignore[method-assign,assignment]
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from agents.models.interface import Model
 from rich.console import Console
 from rich.table import Table
 
@@ -31,7 +32,7 @@ from autotrader.config import load_settings
 from autotrader.core.boot import RunOptions, run_agent
 from autotrader.research.arms import ARM_PRESETS
 from autotrader.research.metrics import Point, hourly, max_drawdown, returns_of, sharpe
-from autotrader.schemas import ROLES
+from autotrader.schemas import ROLES, Role
 
 SEED = 7
 
@@ -58,13 +59,12 @@ def replay(label: str, pinned_arm: str | None) -> Result:
         settings = load_settings(env_file=None, db_path=path, seed=SEED, log_level="ERROR")
         model_set = None
         if pinned_arm is not None:
-            models = {
+            models: dict[Role, Model] = {
                 role: OfflineModel(role, SEED, pinned_arm if role == "PLANNER" else None)
                 for role in ROLES
             }
-            model_set = ModelSet(
-                "offline", models, {r: m.name for r, m in models.items()}, "pinned"
-            )  # type: ignore[misc]
+            names = {role: str(getattr(model, "name", role)) for role, model in models.items()}
+            model_set = ModelSet("offline", models, names, "pinned")
         asyncio.run(
             run_agent(settings, RunOptions(model_set=model_set), Console(file=io.StringIO()))
         )

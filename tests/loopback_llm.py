@@ -27,7 +27,7 @@ SEED = 7
 def role_of(instructions: str) -> Role:
     for role in ("PLANNER", "TRADER", "JUDGE"):
         if f"You are the {role.title()}" in instructions:
-            return role  # type: ignore[return-value]
+            return role
     raise ValueError(f"cannot tell the role from instructions {instructions[:60]!r}")
 
 

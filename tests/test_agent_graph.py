@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, cast
 
 import jsonschema
 import pytest
@@ -20,11 +20,10 @@ from autotrader.agents.wire import Action, FinalText, ToolCall, output_items, tr
 from autotrader.config import load_settings
 from autotrader.db import Database
 from autotrader.db.models import SpanRecord
+from autotrader.research.summary import SCHEMA_OF
 from autotrader.schemas import SAFE_PLAN, SAFE_PROPOSAL, SAFE_VERDICT, Role, seed_schema, to_payload
 from autotrader.tools.strategy import sma
 from tests.helpers import decisions, harness, real_candles
-
-SCHEMAS = {"PLANNER": "plan", "TRADER": "proposal", "JUDGE": "verdict"}
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +44,7 @@ class Raw:
         self.name, self.arguments = name, arguments
 
 
-Answer = list[Action] | list[Raw] | str
+Answer = Sequence[Action | Raw] | str
 
 
 class Scripted(Model):
@@ -95,16 +94,19 @@ def _items(answer: Answer, call: int) -> list[Any]:
                 name=raw.name,
                 arguments=raw.arguments,
             )
-            for i, raw in enumerate(answer)  # type: ignore[arg-type]
+            for i, raw in enumerate(answer)
+            if isinstance(raw, Raw)
         ]
-    return output_items(answer, f"s{call}")  # type: ignore[arg-type]
+    return output_items([a for a in answer if not isinstance(a, Raw)], f"s{call}")
 
 
 def _models(**scripted: Model) -> ModelSet:
     settings = load_settings(env_file=None)
     base = build_models(settings)
-    models = {**base.models, **{role.upper(): model for role, model in scripted.items()}}
-    return ModelSet("offline", models, base.names, base.endpoint)  # type: ignore[arg-type]
+    models: dict[Role, Model] = dict(base.models)
+    for role, model in scripted.items():
+        models[cast(Role, role.upper())] = model
+    return ModelSet("offline", models, base.names, base.endpoint)
 
 
 # --- the happy path ---
@@ -120,7 +122,7 @@ async def test_one_offline_cycle_writes_three_linked_valid_decisions(db: Databas
     assert trader.plan_id == planner.id and trader.proposal_id is None
     assert (judge.plan_id, judge.proposal_id) == (planner.id, trader.id)
     for row in rows:
-        jsonschema.validate(json.loads(row.payload_json), seed_schema(SCHEMAS[row.agent]))
+        jsonschema.validate(json.loads(row.payload_json), seed_schema(SCHEMA_OF[row.agent]))
         assert row.model == f"offline-{row.agent.lower()}"
         assert row.prompt_hash is not None and len(row.prompt_hash) == 12
         assert row.fallback_reason is None
@@ -301,7 +303,7 @@ async def _assert_fallback(db: Database, model: Scripted, role: Role, safe: Any,
     assert reason is not None and "3 attempts" in reason
     assert outcome.fallbacks[role] == reason
     for row in rows.values():
-        jsonschema.validate(json.loads(row.payload_json), seed_schema(SCHEMAS[row.agent]))
+        jsonschema.validate(json.loads(row.payload_json), seed_schema(SCHEMA_OF[row.agent]))
 
 
 @pytest.mark.parametrize("case", BAD_PLANS)

@@ -82,14 +82,15 @@ def test_decisions_link_to_their_cycles_planner_and_trader_rows_by_id(db: Databa
         log_decision(db, agent="PLANNER", payload=SAFE_PLAN, trace_id=trace_id, ts=NOW)
         log_decision(db, agent="TRADER", payload=SAFE_PROPOSAL, trace_id=trace_id, ts=NOW)
         log_decision(db, agent="JUDGE", payload=SAFE_VERDICT, trace_id=trace_id, ts=NOW)
-    with db.session() as session:
-        walked = session.exec(
+    with db.engine.connect() as connection:
+        walked = connection.execute(
             text(
                 "SELECT p.trace_id, p.id, t.id, j.id FROM decisions j "
                 "JOIN decisions t ON j.proposal_id = t.id JOIN decisions p ON t.plan_id = p.id "
                 "ORDER BY j.id"
             )
         ).all()
+    with db.session() as session:
         planner = session.exec(select(Decision).where(Decision.agent == "PLANNER")).all()
     assert [tuple(row) for row in walked] == [("trace_a", 1, 2, 3), ("trace_b", 4, 5, 6)]
     assert all(row.plan_id is None and row.proposal_id is None for row in planner)

@@ -52,6 +52,7 @@ def test_write_experiment_stores_it_open_and_notes_it_in_memory(db: Database) ->
     [due] = due_experiments(db, "run1", T0 + timedelta(hours=1))
     assert (due.id, due.action, due.entry_price) == ("e1", "BUY", Decimal("110000"))
     noted = recall(db, "experiment:e1")
+    assert noted is not None
     assert noted["arm"] == "breakout:short" and noted["qty"] == "0.001"
 
 

@@ -28,12 +28,12 @@ from pydantic import BaseModel
 
 from autotrader.agents.guarded import GuardedModel
 from autotrader.db import Database
+from autotrader.research.summary import SCHEMA_OF
 from autotrader.schemas import seed_schema
 from tests.helpers import CASSETTES, SECRET_HEADERS, decisions, harness, openai_vcr
 from tests.loopback_llm import loopback_llm
 
 RECORD_KEY = os.environ.get("AUTOTRADER_RECORD_KEY")
-SCHEMAS = {"PLANNER": "plan", "TRADER": "proposal", "JUDGE": "verdict"}
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +52,7 @@ def _assert_three_valid_decisions(db: Database, trace_id: str) -> None:
     assert [r.agent for r in rows] == ["PLANNER", "TRADER", "JUDGE"]
     assert {r.trace_id for r in rows} == {trace_id}
     for row in rows:
-        jsonschema.validate(json.loads(row.payload_json), seed_schema(SCHEMAS[row.agent]))
+        jsonschema.validate(json.loads(row.payload_json), seed_schema(SCHEMA_OF[row.agent]))
 
 
 # --- our client on real recorded traffic (pydantic-ai's cassettes, see tests/cassettes) ---
@@ -165,7 +165,9 @@ async def test_openai_compatible_provider_runs_a_whole_cycle_over_http(db: Datab
             openai_model_trader="llama3.1",
             openai_model_judge="llama3.1",
         )
-        assert isinstance(rig.graph.trader.model.inner, OpenAIChatCompletionsModel)
+        guarded = rig.graph.trader.model
+        assert isinstance(guarded, GuardedModel)
+        assert isinstance(guarded.inner, OpenAIChatCompletionsModel)
         outcome, trace_id = await rig.cycle()
     _assert_three_valid_decisions(db, trace_id)
     paths = [path for path, _, _ in server.requests]

@@ -21,7 +21,12 @@ from autotrader.db import Database
 from autotrader.research.outcomes import due_outcomes, exit_candle, outcome_of
 from autotrader.research.posteriors import PRIOR_BETA, ArmStats, Posterior, posterior
 from autotrader.research.report import write_report
-from autotrader.research.store import NewExperiment, read_posteriors, write_experiment
+from autotrader.research.store import (
+    MeasuredOutcome,
+    NewExperiment,
+    read_posteriors,
+    write_experiment,
+)
 from tests.helpers import real_candles, record_outcomes, replay_at, run_replay
 
 STEP = 300_000
@@ -86,10 +91,15 @@ def test_due_outcomes_are_measured_from_the_replay_feed_and_recorded_once(db: Da
         due_ts=clock.now() + timedelta(minutes=15),
     )
     write_experiment(db, experiment)
-    args = {"scope": "s", "timeframe": "5m", "step_ms": STEP, "one_way_cost": 0.0015}
-    assert due_outcomes(db, feed, now=clock.now() + timedelta(minutes=10), **args) == []
+
+    def due(now: datetime) -> list[MeasuredOutcome]:
+        return due_outcomes(
+            db, feed, scope="s", timeframe="5m", step_ms=STEP, now=now, one_way_cost=0.0015
+        )
+
+    assert due(clock.now() + timedelta(minutes=10)) == []
     clock.advance_to(clock.now() + timedelta(minutes=25))
-    outcomes = due_outcomes(db, feed, now=clock.now(), **args)
+    outcomes = due(clock.now())
     assert record_outcomes(db, outcomes, now=clock.now(), half_life_secs=86400.0) == 1
     assert record_outcomes(db, outcomes, now=clock.now(), half_life_secs=86400.0) == 0
     exit_price = Decimal(repr(real_candles()[1003].close))

@@ -24,8 +24,9 @@ from autotrader.errors import (
     RejectedByRules,
     TradeError,
 )
-from autotrader.exchange.base import OrderReport, Side
+from autotrader.exchange.base import AccountState, MarketData, OrderReport, Side
 from autotrader.exchange.paper import PaperVenue
+from autotrader.exchange.rules import MarketRules
 from autotrader.tools.cap import CapRule
 from autotrader.tools.ledger import order_by_client_id, record_order_intent
 from autotrader.tools.trade import TradeTool, client_order_id, make_idem
@@ -47,7 +48,13 @@ def _count(db: Database, table: type[Trade] | type[Order]) -> int:
 
 
 def test_idempotency_key_is_stable_for_a_retry_and_distinct_across_cycles() -> None:
-    args = (NOW, "BTC/USDT", "BUY", Decimal("0.001"), Decimal("110000.5"))
+    args: tuple[datetime, str, Side, Decimal, Decimal] = (
+        NOW,
+        "BTC/USDT",
+        "BUY",
+        Decimal("0.001"),
+        Decimal("110000.5"),
+    )
     assert make_idem("trace_a", *args) == make_idem("trace_a", *args)
     assert make_idem("trace_a", *args) != make_idem("trace_b", *args)
     later = (NOW.replace(minute=1), *args[1:])
@@ -99,8 +106,31 @@ class FlakyVenue:
     persisted_before_send: list[bool] = field(default_factory=list)
     db: Database | None = None
 
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
+    name = "flaky-paper"
+
+    @property
+    def symbol(self) -> str:
+        return self.inner.symbol
+
+    @property
+    def market(self) -> MarketData:
+        return self.inner.market
+
+    @property
+    def rules(self) -> MarketRules:
+        return self.inner.rules
+
+    def account(self) -> AccountState:
+        return self.inner.account()
+
+    def find_order(self, client_order_id: str) -> OrderReport | None:
+        return self.inner.find_order(client_order_id)
+
+    def orders_since(self, since: datetime) -> list[OrderReport]:
+        return self.inner.orders_since(since)
+
+    def cancel_all(self) -> int:
+        return 0
 
     def create_market_order(self, side: Side, qty: Decimal, client_order_id: str) -> OrderReport:
         assert self.db is not None

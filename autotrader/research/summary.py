@@ -13,10 +13,10 @@ from sqlmodel import col, select
 from autotrader.db import Database
 from autotrader.db.models import Cycle, Decision, PortfolioSnapshot, Trade
 from autotrader.research.metrics import max_drawdown
-from autotrader.schemas import Role, seed_schema
+from autotrader.schemas import SchemaName, seed_schema
 from autotrader.tools.ledger import quote_fee
 
-SCHEMA_OF: dict[Role, str] = {"PLANNER": "plan", "TRADER": "proposal", "JUDGE": "verdict"}
+SCHEMA_OF: dict[str, SchemaName] = {"PLANNER": "plan", "TRADER": "proposal", "JUDGE": "verdict"}
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,11 @@ def summarize(db: Database, run_id: str) -> RunSummary:
             else []
         )
         validators = {
-            agent: jsonschema.Draft7Validator(seed_schema(name))  # type: ignore[arg-type]
+            agent: jsonschema.Draft7Validator(seed_schema(name))
             for agent, name in SCHEMA_OF.items()
         }
         valid = sum(
-            validators[agent].is_valid(json.loads(payload))  # type: ignore[index]
+            validators[agent].is_valid(json.loads(payload))
             for agent, payload in decisions
         )
     equity = [float(s.equity) for s in snapshots if s.equity is not None]
