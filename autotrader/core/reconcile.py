@@ -53,11 +53,13 @@ def plan_fixes(
     *,
     now: datetime,
     misfiled: Iterable[str] = (),
+    skip: Collection[str] = (),
 ) -> list[Fix]:
-    """Compare local state with venue reports; returns what to write, touching nothing."""
+    """Compare local state with venue reports; returns what to write, touching nothing. Orders
+    in `skip` (those of cycles still open) are left to their cycle."""
     fixes: list[Fix] = []
     history = {report.client_order_id: report for report in venue_orders}
-    handled: set[str] = set()
+    handled: set[str] = set(skip)
     for order in unsettled:
         cid = order.client_order_id
         handled.add(cid)
@@ -132,7 +134,9 @@ def reconcile(
     open_traces: Collection[str] = (),
 ) -> Reconciliation:
     """Repair every disagreement, except in the orders of cycles still open (theirs to finish)."""
-    pending = [o for o in unsettled_orders(db) if o.trace_id not in open_traces]
+    unsettled = unsettled_orders(db)
+    pending = [o for o in unsettled if o.trace_id not in open_traces]
+    skip = {o.client_order_id for o in unsettled if o.trace_id in open_traces}
     found = {order.client_order_id: venue.find_order(order.client_order_id) for order in pending}
     reported = venue.orders_since(since)
     with db.session() as session:
@@ -152,7 +156,9 @@ def reconcile(
                 )
             )
         ]
-    fixes = plan_fixes(pending, found, reported, booked, keys, now=now, misfiled=misfiled)
+    fixes = plan_fixes(
+        pending, found, reported, booked, keys, now=now, misfiled=misfiled, skip=skip
+    )
     for number, fix in enumerate(fixes, start=1):
         once = []
         if fix.kind == "book" and fix.report is not None:

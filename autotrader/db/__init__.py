@@ -271,7 +271,7 @@ class Database:
             for attempt in retrying:
                 with attempt, self.engine.begin() as connection:
                     self._write(connection, rows, writers, once)
-        except OperationalError as error:
+        except (OperationalError, sqlite3.OperationalError) as error:
             if not is_locked(error):
                 raise
             raise DatabaseBusy(
