@@ -49,6 +49,7 @@ class CycleContext:
     plan: Plan | None = None
     proposal: Proposal | None = None
     tools_called: set[str] = field(default_factory=set)
+    checked: set[tuple[str, Decimal]] = field(default_factory=set)  # pre_trade_check (side, qty)
     fallbacks: dict[Role, str] = field(default_factory=dict)
     model_calls: int = 0
     audit: AuditBuffer = field(default_factory=AuditBuffer)  # flushed by the orchestrator

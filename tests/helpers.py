@@ -18,7 +18,7 @@ from autotrader.agents.providers import ModelSet, build_models
 from autotrader.clock import Clock, SimulatedClock, from_ms
 from autotrader.config import BUNDLED_CANDLES, Settings, bundled_data_path, load_settings
 from autotrader.core.runs import start_or_resume
-from autotrader.cycle import Deps, open_cycle
+from autotrader.cycle import CycleContext, Deps, open_cycle
 from autotrader.db import Database
 from autotrader.db.models import Decision
 from autotrader.db.traces import LocalTraceStore
@@ -192,12 +192,13 @@ class Harness:
     store: LocalTraceStore
     deps: Deps
     lab: Lab
+    last: CycleContext | None = None  # the context of the latest cycle run
 
     async def cycle(self) -> tuple[CycleOutcome, str]:
         from agents import trace
 
         now = self.clock.now()
-        cycle = open_cycle(self.deps, now, self.lab.view(now))
+        cycle = self.last = open_cycle(self.deps, now, self.lab.view(now))
         with trace("autotrader cycle", trace_id=cycle.trace_id, group_id=self.deps.run_id):
             outcome = await self.graph.run(cycle, planner_brief(cycle, None))
         cycle.audit.flush(self.db)  # as the orchestrator does at the end of a cycle

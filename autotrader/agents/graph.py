@@ -23,7 +23,7 @@ from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError, OutputGuardr
 
 from autotrader.agents.briefs import judge_input, trader_input
 from autotrader.agents.guarded import Contract, GuardedModel, current_cycle
-from autotrader.agents.judge import build_judge
+from autotrader.agents.judge import build_judge, verdict_problem
 from autotrader.agents.planner import build_planner
 from autotrader.agents.providers import ModelSet
 from autotrader.agents.trader import build_trader
@@ -114,7 +114,9 @@ def market_seen(ctx: RunContextWrapper[CycleContext], _agent: Agent[Any]) -> boo
 class AgentGraph:
     def __init__(self, model_set: ModelSet, max_retries: int) -> None:
         names = model_set.names
-        judge_contract = Contract("JUDGE", {}, Verdict, _judge_fallback)
+        judge_contract = Contract(
+            "JUDGE", {}, Verdict, _judge_fallback, final_check=verdict_problem
+        )
         self.judge = build_judge(
             GuardedModel(model_set.models["JUDGE"], judge_contract, max_retries)
         )
@@ -184,15 +186,19 @@ class AgentGraph:
             outcome_error = describe(error, MAX_REASON_CHARS)
         finally:
             current_cycle.reset(token)
+        # Every decision the safest answer stood in for is a fallback, with its reason.
         if cycle.plan is None:
             cycle.plan = SAFE_PLAN
-            self._log(cycle, "PLANNER", SAFE_PLAN, outcome_error or "no plan was handed off")
+            cycle.fallbacks["PLANNER"] = outcome_error or "no plan was handed off"
+            self._log(cycle, "PLANNER", SAFE_PLAN, cycle.fallbacks["PLANNER"])
         if cycle.proposal is None:
             cycle.proposal = SAFE_PROPOSAL
-            self._log(cycle, "TRADER", SAFE_PROPOSAL, outcome_error or "no proposal was handed off")
+            cycle.fallbacks["TRADER"] = outcome_error or "no proposal was handed off"
+            self._log(cycle, "TRADER", SAFE_PROPOSAL, cycle.fallbacks["TRADER"])
         reason = cycle.fallbacks.get("JUDGE") or (violation and f"guardrail: {violation}")
         if verdict is None:
-            verdict, reason = SAFE_VERDICT, outcome_error or "no verdict"
+            verdict = SAFE_VERDICT
+            reason = cycle.fallbacks["JUDGE"] = outcome_error or "no verdict"
         self._log(cycle, "JUDGE", verdict, reason)
         return CycleOutcome(
             cycle.plan, cycle.proposal, verdict, violation, outcome_error, dict(cycle.fallbacks)

@@ -43,6 +43,8 @@ class Contract:
     final_type: type[BaseModel] | None  # the structured final output, for the last agent
     fallback: Callable[[set[str], CycleContext | None], list[Action]]
     disabled_handoff_hint: str = ""
+    # What the final output must also satisfy given the cycle so far (the Judge's rules).
+    final_check: Callable[[Any, CycleContext | None], str | None] | None = None
 
 
 def _short(error: ValidationError) -> str:
@@ -54,11 +56,21 @@ def _short(error: ValidationError) -> str:
 
 
 def find_problem(
-    response: ModelResponse, contract: Contract, tools: set[str], handoffs: set[str]
+    response: ModelResponse,
+    contract: Contract,
+    tools: set[str],
+    handoffs: set[str],
+    cycle: CycleContext | None = None,
 ) -> str | None:
     """Why this answer breaks the contract, or None if it is acceptable."""
     calls = [item for item in response.output if isinstance(item, ResponseFunctionToolCall)]
     texts = [item for item in response.output if isinstance(item, ResponseOutputMessage)]
+    handing_off = [call.name for call in calls if call.name in contract.handoff_types]
+    if len(handing_off) > 1:
+        return (
+            f"the answer made {len(handing_off)} handoff calls ({', '.join(handing_off)}); "
+            "make exactly one"
+        )
     for call in calls:
         payload_type = contract.handoff_types.get(call.name)
         if payload_type is not None:
@@ -82,10 +94,10 @@ def find_problem(
         return "the answer was empty"
     text = "".join(getattr(part, "text", "") for part in getattr(texts[-1], "content", []) or [])
     try:
-        contract.final_type.model_validate_json(text, strict=True)
+        final = contract.final_type.model_validate_json(text, strict=True)
     except ValidationError as error:
         return f"the answer is not a valid {contract.final_type.__name__} JSON: {_short(error)}"
-    return None
+    return contract.final_check(final, cycle) if contract.final_check else None
 
 
 def with_correction(original: str | list[Any], problem: str) -> list[Any]:
@@ -139,7 +151,7 @@ class GuardedModel(Model):
             )
 
         response = await ask(input)
-        problem = find_problem(response, self.contract, tool_names, handoff_names)
+        problem = find_problem(response, self.contract, tool_names, handoff_names, cycle)
         if problem is None:
             return response
         # Re-ask with the reason, a bounded number of times.
@@ -152,7 +164,7 @@ class GuardedModel(Model):
             async for attempt in retrying:
                 with attempt:
                     response = await ask(with_correction(input, problem))
-                    found = find_problem(response, self.contract, tool_names, handoff_names)
+                    found = find_problem(response, self.contract, tool_names, handoff_names, cycle)
                     if found is not None:
                         problem = found
                         raise InvalidModelOutput(found)

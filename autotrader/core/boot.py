@@ -236,8 +236,14 @@ async def _run_agent(settings: Settings, options: RunOptions, console: Console) 
         finish_run(db, run.run_id, status, datetime.now(UTC))
         store.force_flush()
         set_trace_processors([])
-    view.summary(summarize(db, run.run_id), {"status": status, "database": str(settings.db_path)})
+    summary = summarize(db, run.run_id)
+    view.summary(summary, {"status": status, "database": str(settings.db_path)})
     db.close()
+    if summary.cycles and summary.error_cycles == summary.cycles:
+        view.note(
+            f"every one of the {summary.cycles} cycles failed; see the errors above", level="ERROR"
+        )
+        return 1
     return 0
 
 
