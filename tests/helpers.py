@@ -227,7 +227,11 @@ def harness(
     lab = Lab(db, feed, config, run_id=run.run_id, scope=run.scope, run_start=clock.now())
     store = LocalTraceStore(db)
     set_trace_processors([store])
-    graph = AgentGraph(models or build_models(config), config.model_max_retries)
+    graph = AgentGraph(
+        models or build_models(config),
+        config.model_max_retries,
+        deadline_secs=config.cycle_deadline_secs,
+    )
     return Harness(db, config, venue, clock, graph, store, deps, lab)
 
 
@@ -247,6 +251,7 @@ def run_replay(
     hours: float = 6,
     start: datetime | None = None,
     model_set: Any = None,
+    trace_exporter: Any = None,
     **settings: Any,
 ) -> tuple[int, str]:
     """Run the real loop (run_agent) quietly over a replay; returns (exit code, console text)."""
@@ -259,6 +264,8 @@ def run_replay(
 
     config = load_settings(env_file=None, db_path=db_path, **settings)
     out = io.StringIO()
-    options = RunOptions(start=start, hours=hours, model_set=model_set)
+    options = RunOptions(
+        start=start, hours=hours, model_set=model_set, trace_exporter=trace_exporter
+    )
     code = asyncio.run(run_agent(config, options, Console(file=out, width=160)))
     return code, out.getvalue()

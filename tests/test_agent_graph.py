@@ -293,7 +293,8 @@ async def test_a_run_ending_on_the_wrong_agent_is_an_error_not_a_success(db: Dat
     ("settings", "uploads"),
     [
         ({}, False),
-        ({"openai_api_key": "sk-real"}, True),
+        ({"openai_api_key": "sk-real", "model_provider": "openai"}, True),
+        ({"openai_api_key": "sk-real"}, False),  # auto: a replay stays offline
         ({"openai_api_key": "sk-real", "openai_base_url": "http://localhost:11434/v1"}, False),
         (
             {
@@ -306,7 +307,7 @@ async def test_a_run_ending_on_the_wrong_agent_is_an_error_not_a_success(db: Dat
     ],
 )
 def test_traces_upload_only_to_the_real_openai_api_with_a_key(
-    settings: dict[str, str], uploads: bool
+    settings: dict[str, Any], uploads: bool
 ) -> None:
     assert uploads_traces(load_settings(env_file=None, **settings)) is uploads
 

@@ -136,7 +136,9 @@ def vcr_config() -> dict[str, Any]:
 async def test_openai_provider_runs_a_whole_cycle_on_the_responses_api(
     db: Database, vcr: Any
 ) -> None:
-    rig = harness(db, index=915, openai_api_key=RECORD_KEY or "test-api-key")
+    rig = harness(
+        db, index=915, model_provider="openai", openai_api_key=RECORD_KEY or "test-api-key"
+    )
     assert rig.settings.provider == "openai"
     assert isinstance(rig.graph.planner.model, GuardedModel)
     assert isinstance(rig.graph.planner.model.inner, OpenAIResponsesModel)

@@ -11,6 +11,7 @@ decision becomes the safest one, logged with why. Provider and venue outages pro
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Callable
@@ -112,13 +113,17 @@ def market_seen(ctx: RunContextWrapper[CycleContext], _agent: Agent[Any]) -> boo
 
 
 class AgentGraph:
-    def __init__(self, model_set: ModelSet, max_retries: int) -> None:
-        names = model_set.names
+    def __init__(
+        self, model_set: ModelSet, max_retries: int, *, deadline_secs: float | None = None
+    ) -> None:
+        names, efforts = model_set.names, model_set.efforts
+        self.deadline_secs = deadline_secs
         judge_contract = Contract(
             "JUDGE", {}, Verdict, _judge_fallback, final_check=verdict_problem
         )
         self.judge = build_judge(
-            GuardedModel(model_set.models["JUDGE"], judge_contract, max_retries)
+            GuardedModel(model_set.models["JUDGE"], judge_contract, max_retries),
+            efforts.get("JUDGE"),
         )
         to_judge = handoff(
             self.judge,
@@ -135,7 +140,9 @@ class AgentGraph:
             disabled_handoff_hint="call get_ohlcv and compute_indicators first",
         )
         self.trader = build_trader(
-            GuardedModel(model_set.models["TRADER"], trader_contract, max_retries), to_judge
+            GuardedModel(model_set.models["TRADER"], trader_contract, max_retries),
+            to_judge,
+            efforts.get("TRADER"),
         )
         to_trader = handoff(
             self.trader, input_type=Plan, on_handoff=self._on_plan, input_filter=trader_input
@@ -147,7 +154,9 @@ class AgentGraph:
             lambda _handoffs, _cycle: [ToolCall(to_trader.tool_name, to_payload(SAFE_PLAN))],
         )
         self.planner = build_planner(
-            GuardedModel(model_set.models["PLANNER"], planner_contract, max_retries), to_trader
+            GuardedModel(model_set.models["PLANNER"], planner_contract, max_retries),
+            to_trader,
+            efforts.get("PLANNER"),
         )
         self.info: dict[Role, AgentInfo] = {
             "PLANNER": AgentInfo(names["PLANNER"], prompt_hash(self.planner)),
@@ -163,13 +172,14 @@ class AgentGraph:
         verdict: Verdict | None = None
         token = current_cycle.set(cycle)
         try:
-            result = await Runner.run(
-                self.planner,
-                json.dumps(brief),
-                context=cycle,
-                max_turns=MAX_TURNS,
-                run_config=self._run_config,
-            )
+            async with asyncio.timeout(self.deadline_secs):
+                result = await Runner.run(
+                    self.planner,
+                    json.dumps(brief),
+                    context=cycle,
+                    max_turns=MAX_TURNS,
+                    run_config=self._run_config,
+                )
             if result.last_agent is not self.judge:
                 raise WrongFinalAgent(f"the run ended on {result.last_agent.name}, not the Judge")
             verdict = result.final_output_as(Verdict, raise_if_incorrect_type=True)
@@ -184,6 +194,10 @@ class AgentGraph:
             )
         except (ModelBehaviorError, MaxTurnsExceeded, WrongFinalAgent, TypeError) as error:
             outcome_error = describe(error, MAX_REASON_CHARS)
+        except TimeoutError:  # hung or slow models: the cycle's safest decisions stand in
+            outcome_error = (
+                f"the models did not finish within CYCLE_DEADLINE_SECS={self.deadline_secs:g}"
+            )
         finally:
             current_cycle.reset(token)
         # Every decision the safest answer stood in for is a fallback, with its reason.

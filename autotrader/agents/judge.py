@@ -8,6 +8,7 @@ from decimal import Decimal
 from agents import Agent, AgentOutputSchema, ModelSettings
 from agents.models.interface import Model
 
+from autotrader.agents.reasoning import reasoning
 from autotrader.agents.tools import JUDGE_TOOLS
 from autotrader.cycle import CycleContext
 from autotrader.guardrails.deposit_cap import deposit_cap_guardrail
@@ -64,7 +65,7 @@ def verdict_problem(verdict: Verdict, cycle: CycleContext | None) -> str | None:
 VERDICT_SCHEMA = AgentOutputSchema(Verdict, strict_json_schema=True)
 
 
-def build_judge(model: Model) -> Agent[CycleContext]:
+def build_judge(model: Model, effort: str | None = None) -> Agent[CycleContext]:
     return Agent[CycleContext](
         name="Judge",
         instructions=INSTRUCTIONS,
@@ -72,5 +73,7 @@ def build_judge(model: Model) -> Agent[CycleContext]:
         tools=list(JUDGE_TOOLS),
         output_type=VERDICT_SCHEMA,
         output_guardrails=[deposit_cap_guardrail],
-        model_settings=ModelSettings(tool_choice="auto", parallel_tool_calls=False),
+        model_settings=ModelSettings(
+            tool_choice="auto", parallel_tool_calls=False, reasoning=reasoning(effort)
+        ),
     )

@@ -155,7 +155,17 @@ class ConsoleView:
 def _label(span: SpanRecord) -> str:
     data = json.loads(span.data_json)
     label = f"[bold]{span.kind}[/] {span.name}"
-    if span.kind == "function":
+    inner = data.get("data") or {}
+    if span.kind == "custom" and "latency_ms" in inner:  # one model call, as measured
+        label += (
+            f"  {inner.get('model')} attempt {inner.get('attempt')}  "
+            f"{inner.get('latency_ms', 0):.0f} ms  {inner.get('chars')} chars  "
+            f"tokens in {inner.get('input_tokens')} out {inner.get('output_tokens')}"
+        )
+    elif span.kind == "generation":
+        output = json.dumps(data.get("output"), default=str)
+        label += f"  usage={data.get('usage')}  out={output[:80]}"
+    elif span.kind == "function":
         label += f"  in={str(data.get('input'))[:80]}  out={str(data.get('output'))[:80]}"
     elif span.kind == "guardrail":
         label += f"  triggered={data.get('triggered')}"
