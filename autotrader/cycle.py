@@ -64,6 +64,7 @@ class CycleContext:
     tools_called: set[str] = field(default_factory=set)
     checked: set[tuple[str, Decimal]] = field(default_factory=set)  # pre_trade_check (side, qty)
     fallbacks: dict[Role, str] = field(default_factory=dict)
+    ruled: set[Role] = field(default_factory=set)  # answered by a rule, no model call
     model_calls: int = 0
     calls: list[ModelCall] = field(default_factory=list)
     audit: AuditBuffer = field(default_factory=AuditBuffer)  # flushed by the orchestrator

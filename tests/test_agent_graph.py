@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 from agents import set_trace_processors
+from agents.models.interface import Model
 from sqlmodel import select
 
-from autotrader.agents.judge import VERDICT_SCHEMA
+from autotrader.agents.judge import RULE, VERDICT_SCHEMA
 from autotrader.agents.offline import OfflineModel
 from autotrader.agents.providers import build_models, uploads_traces
 from autotrader.agents.wire import ToolCall
@@ -56,7 +57,8 @@ async def test_one_offline_cycle_writes_three_linked_valid_decisions(db: Databas
     assert (judge.plan_id, judge.proposal_id) == (planner.id, trader.id)
     for row in rows:
         seed_validator(SCHEMA_OF[row.agent]).validate(json.loads(row.payload_json))
-        assert row.model == f"offline-{row.agent.lower()}"
+        ruled = row.agent == "JUDGE" and outcome.proposal.action == "HOLD"
+        assert row.model == (RULE if ruled else f"offline-{row.agent.lower()}")
         assert row.prompt_hash is not None and len(row.prompt_hash) == 12
         assert row.fallback_reason is None
     assert outcome.error is None and outcome.fallbacks == {}
@@ -109,18 +111,20 @@ HOLD_PLAN = {
 }
 
 
-async def test_a_hold_cycle_takes_four_model_round_trips(db: Database) -> None:
+async def test_a_hold_cycle_takes_three_model_round_trips(db: Database) -> None:
     planner = Scripted("PLANNER", [[ToolCall("transfer_to_trader", HOLD_PLAN)]])
     outcome, trace_id = await harness(db, scripted_models(planner=planner)).cycle()
     assert outcome.proposal.action == "HOLD"
     generations = [s for s in _spans(db, trace_id) if s.kind == "generation"]
-    assert len(generations) == 3  # trader 2 + judge 1 (no pre-trade check for a HOLD)
-    assert planner.calls == 1  # so: 4 model round trips for the cycle
+    assert len(generations) == 2  # trader 2; the Judge approves a HOLD by rule, no model call
+    assert planner.calls == 1  # so: 3 model round trips for the cycle
 
 
 async def test_each_agent_receives_only_its_payload_and_context(db: Database) -> None:
     trader, judge = Scripted("TRADER", []), Scripted("JUDGE", [])
-    await harness(db, scripted_models(trader=trader, judge=judge)).cycle()
+    planner = Scripted("PLANNER", [[ToolCall("transfer_to_trader", CROSSOVER_PLAN)]])
+    models = scripted_models(planner=planner, trader=trader, judge=judge)
+    await harness(db, models, index=_uptrend_index()).cycle()  # a BUY: the Judge is asked
     first_trader_input, first_judge_input = trader.inputs[0], judge.inputs[0]
     assert len(first_trader_input) == 1 and len(first_judge_input) == 1
     assert set(json.loads(first_trader_input[0]["content"])) == {"plan", "context"}
@@ -230,8 +234,17 @@ BAD_VERDICTS: dict[str, str] = {
 }
 
 
-async def _assert_fallback(db: Database, model: Scripted, role: Role, safe: Any, **kw: Any) -> None:
-    outcome, _ = await harness(db, scripted_models(**{role.lower(): model})).cycle()
+async def _assert_fallback(
+    db: Database, model: Scripted, role: Role, safe: Any, *, trading: bool = False
+) -> None:
+    """`model` answers badly for `role`: the safest answer stands in, with its reason. In a
+    trading cycle (a BUY at an uptrend), so the Judge's model is asked at all."""
+    models: dict[str, Model] = {role.lower(): model}
+    index = 2000
+    if trading:
+        models["planner"] = Scripted("PLANNER", [[ToolCall("transfer_to_trader", CROSSOVER_PLAN)]])
+        index = _uptrend_index()
+    outcome, _ = await harness(db, scripted_models(**models), index=index).cycle()
     rows = {row.agent: row for row in decisions(db)}
     assert set(rows) == {"PLANNER", "TRADER", "JUDGE"}
     assert json.loads(rows[role].payload_json) == to_payload(safe)
@@ -259,7 +272,7 @@ async def test_bad_trader_output_becomes_a_logged_hold(db: Database, case: str) 
 @pytest.mark.parametrize("case", BAD_VERDICTS)
 async def test_bad_judge_output_becomes_a_logged_reject(db: Database, case: str) -> None:
     judge = Scripted("JUDGE", [BAD_VERDICTS[case]] * 3)
-    await _assert_fallback(db, judge, "JUDGE", SAFE_VERDICT)
+    await _assert_fallback(db, judge, "JUDGE", SAFE_VERDICT, trading=True)
 
 
 async def test_a_trader_answering_text_is_retried_then_falls_back(db: Database) -> None:
@@ -316,3 +329,11 @@ def test_the_offline_provider_is_the_default_without_a_key() -> None:
     model_set = build_models(load_settings(env_file=None))
     assert model_set.provider == "offline"
     assert all(isinstance(m, OfflineModel) for m in model_set.models.values())
+
+
+async def test_a_hold_is_approved_by_rule_without_a_model_call(db: Database) -> None:
+    rig = harness(db)  # index 2000: the offline Trader holds here
+    outcome, _ = await rig.cycle()
+    assert outcome.proposal.action == "HOLD" and outcome.verdict.decision == "APPROVE"
+    assert rig.last is not None and "JUDGE" in rig.last.ruled
+    assert [call.role for call in rig.last.calls] == ["PLANNER", "TRADER", "TRADER"]

@@ -22,9 +22,9 @@ from typing import Any
 from agents import Agent, RunConfig, RunContextWrapper, Runner, handoff
 from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError, OutputGuardrailTripwireTriggered
 
-from autotrader.agents.briefs import judge_input, trader_input
+from autotrader.agents.briefs import RECENT_CANDLES, judge_input, trader_input
 from autotrader.agents.guarded import Contract, GuardedModel, current_cycle
-from autotrader.agents.judge import build_judge, verdict_problem
+from autotrader.agents.judge import RULE, build_judge, ruled_verdict, verdict_problem
 from autotrader.agents.planner import build_planner
 from autotrader.agents.providers import ModelSet
 from autotrader.agents.trader import build_trader
@@ -119,7 +119,12 @@ class AgentGraph:
         names, efforts = model_set.names, model_set.efforts
         self.deadline_secs = deadline_secs
         judge_contract = Contract(
-            "JUDGE", {}, Verdict, _judge_fallback, final_check=verdict_problem
+            "JUDGE",
+            {},
+            Verdict,
+            _judge_fallback,
+            final_check=verdict_problem,
+            ruled=ruled_verdict,
         )
         self.judge = build_judge(
             GuardedModel(model_set.models["JUDGE"], judge_contract, max_retries),
@@ -228,6 +233,8 @@ class AgentGraph:
 
     def _log(self, cycle: CycleContext, role: Role, payload: Payload, reason: str | None) -> None:
         info = self.info[role]
+        if role in cycle.ruled:
+            info = AgentInfo(RULE, info.prompt_hash)
         log_decision(
             cycle.audit,
             agent=role,
@@ -250,11 +257,10 @@ def _trader_fallback(to_judge: str) -> Callable[[set[str], CycleContext | None],
         if to_judge in handoffs or cycle is None:
             return [ToolCall(to_judge, to_payload(SAFE_PROPOSAL))]
         settings = cycle.settings
-        args = {
-            "symbol": settings.symbol,
-            "timeframe": settings.timeframe,
-            "limit": settings.ohlcv_limit,
-        }
-        return [ToolCall("get_ohlcv", args), ToolCall("compute_indicators", args)]
+        market = {"symbol": settings.symbol, "timeframe": settings.timeframe}
+        return [
+            ToolCall("get_ohlcv", market | {"limit": RECENT_CANDLES}),
+            ToolCall("compute_indicators", market | {"limit": settings.ohlcv_limit}),
+        ]
 
     return fallback

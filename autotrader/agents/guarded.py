@@ -60,11 +60,8 @@ def sent_chars(instructions: str | None, tools: list[Any], handoffs: list[Any], 
     schemas.append(output.json_schema() if output is not None else None)
     descriptions = [getattr(t, "description", "") or "" for t in tools]
     descriptions += [getattr(h, "tool_description", "") or "" for h in handoffs]
-    return (
-        len(instructions or "")
-        + len(json.dumps([s for s in schemas if s]))
-        + sum(map(len, descriptions))
-    )
+    wire = json.dumps([s for s in schemas if s], separators=(",", ":"))  # as clients send it
+    return len(instructions or "") + len(wire) + sum(map(len, descriptions))
 
 
 class InvalidModelOutput(Exception):
@@ -82,6 +79,9 @@ class Contract:
     disabled_handoff_hint: str = ""
     # What the final output must also satisfy given the cycle so far (the Judge's rules).
     final_check: Callable[[Any, CycleContext | None], str | None] | None = None
+    # An answer the rules fully determine (the Judge's verdict on a HOLD): given without
+    # spending a model call, and logged as the rule's, not the model's.
+    ruled: Callable[[CycleContext | None], list[Action] | None] | None = None
 
 
 def _short(error: ValidationError) -> str:
@@ -170,6 +170,15 @@ class GuardedModel(Model):
         tool_names = {tool.name for tool in tools}
         handoff_names = {h.tool_name for h in handoffs}
         cycle = current_cycle.get()
+        ruled = self.contract.ruled(cycle) if self.contract.ruled else None
+        if ruled is not None:
+            if cycle is not None:
+                cycle.ruled.add(self.contract.role)
+            turn = 1 if isinstance(input, str) else len(input)
+            prefix = f"rule_{self.contract.role.lower()}_{turn}"
+            return ModelResponse(
+                output=output_items(ruled, prefix), usage=Usage(), response_id=None
+            )
 
         fixed = sent_chars(system_instructions, tools, handoffs, output_schema)
 
@@ -201,7 +210,7 @@ class GuardedModel(Model):
                     role=self.contract.role,
                     model=self.name,
                     attempt=attempt,
-                    chars=fixed + len(json.dumps(asked, default=str)),
+                    chars=fixed + len(json.dumps(asked, default=str, separators=(",", ":"))),
                     latency_ms=(perf_counter() - started) * 1000,
                     input_tokens=response.usage.input_tokens,
                     output_tokens=response.usage.output_tokens,

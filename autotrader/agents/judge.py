@@ -10,23 +10,18 @@ from agents.models.interface import Model
 
 from autotrader.agents.reasoning import reasoning
 from autotrader.agents.tools import JUDGE_TOOLS
+from autotrader.agents.wire import Action, FinalText
 from autotrader.cycle import CycleContext
 from autotrader.guardrails.deposit_cap import deposit_cap_guardrail
-from autotrader.schemas import Verdict, parse_quantity
+from autotrader.schemas import HOLD_VERDICT, Verdict, parse_quantity
 
 INSTRUCTIONS = """\
-You are the Judge of autotrader, a spot crypto trading agent. You reply with JSON only.
-
-Your input is one JSON object: a Proposal and your context (symbol, mode, whether the deposit \
-cap applies, and the cap in USDT). You enforce exactly two constraints: the exchange's \
-precision and minNotional, and, in real mode, the deposit cap. Nothing else.
-- A HOLD proposal needs no check: answer APPROVE.
-- For BUY or SELL, call pre_trade_check(side, qty) first. Then answer with a Verdict:
-  - no violations: APPROVE.
-  - violations, but a valid quantity exists (qty_on_step, lowered to max_qty_under_cap when \
-that is given, and at least min_valid_qty): REVISE with revised_qty set to it.
-  - otherwise REJECT, listing at most 4 violations.
-notes are at most 120 characters. When anything is unclear, REJECT.
+You are the Judge of a spot crypto agent; answer with a Verdict, JSON only. Enforce the \
+exchange's step and minNotional and, if cap_enforced, the deposit cap; nothing else.
+First call pre_trade_check(side, qty) with the proposal's qty. Then: no violations: APPROVE; \
+else REVISE with a valid revised_qty (qty_on_step, at most max_qty_under_cap if given, at least \
+min_valid_qty; above the proposal's qty only to reach min_valid_qty); else REJECT, at most 4 \
+violations. notes: at most 120 characters. If unsure, REJECT.
 """
 
 
@@ -40,6 +35,16 @@ def revision_problem(proposed: Decimal, revised: Decimal, smallest: Decimal) -> 
         f"quantity, or raise it to the smallest valid quantity {smallest} when the proposal "
         "is below it"
     )
+
+
+RULE = "rule: a HOLD needs no check"  # the model name a ruled verdict is logged under
+
+
+def ruled_verdict(cycle: CycleContext | None) -> list[Action] | None:
+    """A HOLD proposal needs no check and no judgement: APPROVE, without a model call."""
+    if cycle is None or cycle.proposal is None or cycle.proposal.action != "HOLD":
+        return None
+    return [FinalText(HOLD_VERDICT.model_dump_json())]
 
 
 def verdict_problem(verdict: Verdict, cycle: CycleContext | None) -> str | None:
