@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--replay",
         metavar="PATH",
-        help="replay this candle file (timestamp_ms,open,high,low,close,volume; .gz ok)",
+        help="replay this candle file: CSV (timestamp_ms,open,high,low,close,volume; .gz ok) "
+        "or freqtrade's .feather / .json",
     )
     run.add_argument("--seed", type=int, help="fix randomness (default: SEED)")
     parser = argparse.ArgumentParser(
@@ -86,7 +87,10 @@ def parse_time(flag: str, text: str | None) -> datetime | None:
 def settings_from(args: argparse.Namespace) -> Settings:
     replay = getattr(args, "replay", None)
     if replay is not None and not Path(replay).is_file():
-        raise ConfigError(f"--replay {replay!r} is not a file; give a CSV (or .csv.gz) of candles")
+        raise ConfigError(
+            f"--replay {replay!r} is not a file; give a candle file (CSV .csv/.csv.gz, or "
+            "freqtrade .feather/.json)"
+        )
     return load_settings(db_path=args.db, seed=getattr(args, "seed", None), replay_path=replay)
 
 
@@ -119,6 +123,10 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     if hours is not None and hours <= 0:
         raise ConfigError(f"--hours {hours} must be positive")
     start, until = parse_time("--from", args.start), parse_time("--until", args.until)
+    if settings.resolved_feed == "replay":  # refuse bad data and spans before the heavy imports
+        from autotrader.core.replay import load_replay, replay_span
+
+        replay_span(load_replay(settings), start, until, hours)
     from rich.console import Console
 
     from autotrader.core.boot import RunOptions, run_agent

@@ -114,6 +114,17 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(TIMEFRAME_SECONDS)}")
         return value
 
+    @field_validator("replay_path", mode="before")
+    @classmethod
+    def _replay_path_is_a_file(cls, value: Any) -> Any:
+        if value is not None and not str(value).strip():
+            raise ValueError("is empty; give a candle file, or unset it for the bundled data")
+        if value is not None and not Path(value).is_file():
+            raise ValueError(
+                "is not a file; give a candle file (CSV .csv/.csv.gz, or freqtrade .feather/.json)"
+            )
+        return value
+
     @field_validator("db_path")
     @classmethod
     def _db_path_is_writable(cls, value: Path) -> Path:

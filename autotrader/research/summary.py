@@ -62,10 +62,7 @@ def summarize(db: Database, run_id: str) -> RunSummary:
             agent: jsonschema.Draft7Validator(seed_schema(name))
             for agent, name in SCHEMA_OF.items()
         }
-        valid = sum(
-            validators[agent].is_valid(json.loads(payload))
-            for agent, payload in decisions
-        )
+        valid = sum(validators[agent].is_valid(json.loads(payload)) for agent, payload in decisions)
     equity = [float(s.equity) for s in snapshots if s.equity is not None]
     prices = [float(s.price) for s in snapshots if s.price is not None]
     start = snapshots[0].equity if snapshots else None
