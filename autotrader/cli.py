@@ -4,6 +4,8 @@
                      [--seed N]
     python runner.py trace TRACE_ID [--db PATH]
     python runner.py report [--db PATH] [--out DIR] [--run RUN_ID]
+    python runner.py report --sweep DIR
+    python runner.py sweep SPEC [--out DIR] [--data DIR] [--workers N] [--ray]
 
 Heavy imports (the Agents SDK takes ~2 s) happen only once settings are valid, so a bad
 setting or `--help` answers at once.
@@ -68,6 +70,21 @@ def build_parser() -> argparse.ArgumentParser:
     _common(report)
     report.add_argument("--out", metavar="DIR", help="output folder (default: beside the database)")
     report.add_argument("--run", dest="run_id", help="which run (default: the latest)")
+    report.add_argument("--sweep", metavar="DIR", help="report a sweep's output folder instead")
+    sweep = commands.add_parser(
+        "sweep", help="run a grid of replays (windows x symbols x settings x seeds) in parallel"
+    )
+    sweep.add_argument("spec", help="the sweep spec (TOML), e.g. sweeps/dev.toml")
+    sweep.add_argument("--out", metavar="DIR", help="output folder (default: sweep_NAME)")
+    sweep.add_argument(
+        "--data",
+        metavar="DIR",
+        help="folder the spec's candle files are in (default: $AUTOTRADER_DATA, ../shared/data)",
+    )
+    sweep.add_argument("--workers", type=int, metavar="N", help="parallel jobs (default: cores)")
+    sweep.add_argument(
+        "--ray", action="store_true", help="run on Ray (local, or the cluster at RAY_ADDRESS)"
+    )
     return parser
 
 
@@ -97,6 +114,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "sweep":
+            return _sweep(args)
         settings = settings_from(args)
         command = args.command or "run"
         if command == "trace":
@@ -148,8 +167,22 @@ def _trace(settings: Settings, trace_id: str) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers {args.workers} must be at least 1")
+    from autotrader.sweep.command import sweep_command
+
+    return sweep_command(Path(args.spec), args.out, args.data, args.workers, use_ray=args.ray)
+
+
 def _report(settings: Settings, args: argparse.Namespace) -> int:
     from rich.console import Console
+
+    if args.sweep is not None:
+        from autotrader.sweep.report import write_sweep_report
+
+        write_sweep_report(Path(args.sweep), Console())
+        return 0
 
     from autotrader.research.report import write_report
 
