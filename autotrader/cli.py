@@ -179,9 +179,9 @@ def _report(settings: Settings, args: argparse.Namespace) -> int:
     from rich.console import Console
 
     if args.sweep is not None:
-        from autotrader.sweep.report import write_sweep_report
+        from autotrader.sweep.report import sweep_console, write_sweep_report
 
-        write_sweep_report(Path(args.sweep), Console())
+        write_sweep_report(Path(args.sweep), sweep_console())
         return 0
 
     from autotrader.research.report import write_report

@@ -21,7 +21,8 @@ from rich.console import Console
 from autotrader.sweep.backends import InProcess
 from autotrader.sweep.job import exposure_matched, mean_exposure
 from autotrader.sweep.plan import Job, plan_jobs
-from autotrader.sweep.results import build_rows, read_rows
+from autotrader.sweep.report import write_sweep_report
+from autotrader.sweep.results import build_rows, read_rows, write_rows
 from autotrader.sweep.run import execute
 from autotrader.sweep.spec import load_spec
 from tests.conftest import REPO_ROOT, clean_env
@@ -169,3 +170,31 @@ def test_exposure_matched_buy_and_hold_scales_by_the_time_weighted_exposure() ->
 def test_a_job_summary_is_small() -> None:
     summary = {"curve": [["2025-09-20T01:00:00+00:00", 0.001]] * 48, "cycles": 100}
     assert len(json.dumps(summary)) < 4000
+
+
+def test_the_sweep_report_has_a_table_per_window_a_winner_and_two_charts(tmp_path: Path) -> None:
+    start = datetime(2025, 9, 20, tzinfo=UTC)
+    jobs, summaries = [], {}
+    for i, (window, planner, seed, result) in enumerate(
+        [("w1", "agent", 1, 0.01), ("w1", "agent", 2, 0.03), ("w1", "hold", 1, 0.0),
+         ("w2", "agent", 1, -0.02), ("w2", "hold", 1, 0.0)]
+    ):  # fmt: skip
+        until = start + timedelta(hours=2)
+        job = Job(f"j{i}", window, "f", "p", "BTC/USDT", "5m", start, until, "base", (), seed,
+                  planner, f"/x/j{i}.db")  # fmt: skip
+        jobs.append(job)
+        curve = [[(start + timedelta(hours=h)).isoformat(), result * h / 2] for h in (1, 2)]
+        summaries[f"j{i}"] = {"return": result, "buy_hold": 0.05, "curve": curve}
+    (tmp_path / "jobs").mkdir()
+    for job_id, summary in summaries.items():
+        (tmp_path / "jobs" / f"{job_id}.json").write_text(json.dumps(summary))
+    write_rows(tmp_path / "sweep.csv", build_rows(jobs, summaries))
+    console = Console(file=(tmp_path / "out.txt").open("w"), width=200)
+    out = write_sweep_report(tmp_path, console)
+    console.file.close()
+    text = (tmp_path / "out.txt").read_text()
+    assert text.count("(buy & hold +5.00%)") == 2  # one table per window
+    assert "+2.00%" in text and "+1.00% .. +3.00%" in text  # median and spread of 2 seeds
+    assert "agent (base)" in text and "hold (base)" in text  # w1's and w2's winners
+    assert (out / "returns.png").stat().st_size > 10_000
+    assert (out / "regret.png").stat().st_size > 10_000

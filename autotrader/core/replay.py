@@ -105,7 +105,7 @@ def replay_span(
             "later than --from"
         )
     if start is not None and start >= last:
-        raise ConfigError(f"--from {_minute(start)} is past the end of the replay data; {inside}")
+        raise ConfigError(f"--from {_minute(start)} is not inside the replay data; {inside}")
     begin = max(first, start) if start else first
     end = until or (begin + timedelta(hours=hours) if hours else last)
     if end <= begin:

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.console import Console
 from rich.text import Text
 
 from autotrader.sweep.backends import choose_backend
 from autotrader.sweep.plan import data_dir, plan_jobs
-from autotrader.sweep.report import print_summary
+from autotrader.sweep.report import print_summary, sweep_console
 from autotrader.sweep.results import RESULTS_FILE
 from autotrader.sweep.run import execute
 from autotrader.sweep.spec import load_spec
@@ -21,7 +20,7 @@ from autotrader.sweep.spec import load_spec
 def sweep_command(
     spec_path: Path, out: str | None, data: str | None, workers: int | None, *, use_ray: bool
 ) -> int:
-    console = Console()
+    console = sweep_console()
     spec = load_spec(spec_path)
     folder = Path(out) if out else Path(f"sweep_{spec.name}")
     jobs = plan_jobs(spec, spec_path, data_dir(data), folder)

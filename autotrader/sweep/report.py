@@ -23,6 +23,13 @@ from autotrader.sweep.plan import AGENT
 from autotrader.sweep.results import RESULTS_FILE, Row, read_rows
 
 
+def sweep_console() -> Console:
+    """The terminal as it is; a file or pipe gets room for the tables' columns (rich's default
+    there is 80)."""
+    console = Console()
+    return console if console.is_terminal else Console(width=170)
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:+.2%}"
 
@@ -30,6 +37,11 @@ def _pct(value: float | None) -> str:
 def _median(values: Sequence[float | None]) -> float | None:
     known = [v for v in values if v is not None]
     return statistics.median(known) if known else None
+
+
+def _rank(value: float | None) -> float:
+    """A median as a sort key: unknown sorts last (and 0.0 is a value, not unknown)."""
+    return float("-inf") if value is None else value
 
 
 def _spread(values: Sequence[float | None]) -> str:
@@ -48,7 +60,7 @@ def _by(rows: Sequence[Row], *keys: str) -> dict[tuple[str, ...], list[Row]]:
 
 WINDOW_COLUMNS = (
     "config", "planner", "runs", "return (median)", "spread across seeds", "exp.-matched B&H",
-    "max DD", "Sharpe", "trades", "fees", "regret", "best arm share 1st -> last quarter",
+    "max DD", "Sharpe", "trades", "fees", "regret", "on best arm: Q1 -> Q4",
 )  # fmt: skip
 
 
@@ -88,7 +100,7 @@ def window_tables(rows: Sequence[Row]) -> list[Table]:
         groups = _by(in_window, "config", "planner")
         ranked = sorted(
             groups.items(),
-            key=lambda item: -(_median([r["return"] for r in item[1]]) or float("-inf")),
+            key=lambda item: -_rank(_median([r["return"] for r in item[1]])),
         )
         for (config, planner), group in ranked:
             table.add_row(*_window_row(config, planner, group))
@@ -110,9 +122,9 @@ def winners_table(rows: Sequence[Row]) -> Table:
             key: _median([r["return"] for r in group])
             for key, group in _by(done, "config", "planner").items()
         }
-        (config, planner), best = max(medians.items(), key=lambda kv: kv[1] or float("-inf"))
+        (config, planner), best = max(medians.items(), key=lambda kv: _rank(kv[1]))
         agents = {key: value for key, value in medians.items() if key[1] == AGENT}
-        agent_key = max(agents, key=lambda k: agents[k] or float("-inf")) if agents else None
+        agent_key = max(agents, key=lambda k: _rank(agents[k])) if agents else None
         table.add_row(
             Text(window),
             Text(f"{planner} ({config})"),
