@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from autotrader.config import Settings, load_settings
-from autotrader.errors import AutotraderError, ConfigError, DataError
+from autotrader.errors import AutotraderError, ConfigError, DatabaseBusy, DataError
 
 EXIT_CONFIG = 2
 EXIT_UNAVAILABLE = 1
@@ -126,6 +126,9 @@ def main(argv: Sequence[str]) -> int:
     except (ConfigError, DataError) as error:
         print(f"autotrader: {error}", file=sys.stderr)
         return EXIT_CONFIG
+    except DatabaseBusy as error:
+        print(f"autotrader: {error}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except AutotraderError as error:  # e.g. the venue unreachable at boot (cycles retry)
         print(
             f"autotrader: cannot start: {error}; check the network and the exchange's status",

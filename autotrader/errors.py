@@ -24,6 +24,10 @@ class ConfigError(AutotraderError):
     """A setting is invalid; the message is one line naming the setting, the value and the fix."""
 
 
+class DatabaseBusy(AutotraderError):
+    """Another process writes the database, or holds its write lock past every retry."""
+
+
 class DataError(AutotraderError):
     """A market-data file is malformed (the message names the file and line)."""
 

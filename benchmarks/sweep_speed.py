@@ -37,6 +37,7 @@ TARGET_SPEEDUP = 1.7
 
 
 def _sweep(folder: Path, backend: Backend, seeds: list[int], until: str) -> SweepOutcome:
+    folder.mkdir(parents=True)
     spec = folder / "spec.toml"
     spec.write_text(SPEC.format(name=folder.name, seeds=seeds, until=until))
     jobs = plan_jobs(load_spec(spec), spec, data_dir(None), folder / "out")

@@ -33,6 +33,7 @@ from autotrader.research.lab import Lab
 from autotrader.research.store import MeasuredOutcome, apply_outcomes
 from autotrader.schemas import Side
 from autotrader.tools.cap import CapRule
+from autotrader.tools.ledger import mark_order, record_order_intent
 from autotrader.tools.portfolio import LedgerBooks
 from autotrader.tools.trade import TradeTool
 
@@ -128,6 +129,12 @@ def record_outcomes(
         ],
     )
     return counted[0]
+
+
+def sent_intent(db: Database, **fields: Any) -> None:
+    """An order intent as a crash after sending leaves it: persisted, marked sent (PENDING)."""
+    order = record_order_intent(db, **fields)
+    mark_order(db, order.client_order_id, "PENDING", order.created_ts, sent=True)
 
 
 def decisions(db: Database) -> list[Decision]:

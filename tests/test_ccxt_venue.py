@@ -15,9 +15,9 @@ from autotrader.db import Database
 from autotrader.db.models import Trade
 from autotrader.errors import CapExceeded, ConfigError
 from autotrader.exchange.ccxt_calls import RetryPolicy
-from autotrader.tools.ledger import order_by_client_id, record_order_intent
+from autotrader.tools.ledger import order_by_client_id
 from autotrader.tools.trade import client_order_id
-from tests.helpers import SANDBOX_NOW, binance_vcr, sandbox_venue, trade_tool
+from tests.helpers import SANDBOX_NOW, binance_vcr, sandbox_venue, sent_intent, trade_tool
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_fetch_balance_reads_the_recorded_spot_account() -> None:
 
 
 def _persist_intent(db: Database) -> None:
-    record_order_intent(
+    sent_intent(
         db,
         ts=datetime(2024, 10, 11, tzinfo=UTC),
         symbol="BTC/USDT",

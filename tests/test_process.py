@@ -71,7 +71,9 @@ def test_killed_between_order_and_ledger_the_restart_books_it_once(tmp_path: Pat
 
     restarted = _run(["--db", str(db), *DAY], tmp_path)
     assert restarted.returncode == 0, restarted.stderr
-    assert "reconciled with the venue: 1 fill(s) booked" in restarted.stdout
+    # Its cycle was decided and its order sent: the restart finishes that cycle from what was
+    # stored (the fill found at the venue by client id), it does not decide it again.
+    assert "a stop left open, from its stored decisions" in restarted.stdout
     assert "(resumed)" in restarted.stdout
     # Ledger and venue agree: every fill booked exactly once, no order sent twice.
     fills = _rows(db, "SELECT client_order_id, qty, price FROM paper_fills ORDER BY id")

@@ -7,12 +7,12 @@ from decimal import Decimal
 
 from sqlmodel import select
 
-from autotrader.core.reconcile import plan_fixes, reconcile
+from autotrader.core.reconcile import SETTLE_WINDOW, plan_fixes, reconcile
 from autotrader.db import Database
 from autotrader.db.models import Order, Trade
 from autotrader.exchange.base import OrderReport
-from autotrader.tools.ledger import order_by_client_id, record_order_intent
-from tests.helpers import paper_venue, replay_at
+from autotrader.tools.ledger import order_by_client_id
+from tests.helpers import paper_venue, replay_at, sent_intent
 
 NOW = datetime(2025, 9, 10, tzinfo=UTC)
 
@@ -46,31 +46,53 @@ def _report(cid: str, filled: str = "0.001") -> OrderReport:
 
 
 def test_a_pending_order_the_venue_filled_is_booked_under_its_own_key() -> None:
-    fixes = plan_fixes([_order("a")], {"a": _report("a")}, [_report("a")], set(), {"a": "key-a"})
+    fixes = plan_fixes(
+        [_order("a")], {"a": _report("a")}, [_report("a")], set(), {"a": "key-a"}, now=NOW
+    )
     assert [(f.kind, f.client_order_id, f.idempotency_key) for f in fixes] == [
         ("book", "a", "key-a")
     ]
 
 
-def test_a_pending_order_the_venue_never_saw_is_marked_never_executed() -> None:
-    fixes = plan_fixes([_order("b")], {"b": None}, [], set(), {"b": "key-b"})
-    assert [(f.kind, f.client_order_id) for f in fixes] == [("never_reached_venue", "b")]
+def test_a_sent_order_the_venue_never_saw_is_marked_never_executed_after_the_settle_window() -> (
+    None
+):
+    later = NOW + SETTLE_WINDOW
+    fixes = plan_fixes([_order("b")], {"b": None}, [], set(), {"b": "key-b"}, now=later)
+    assert [(f.kind, f.client_order_id) for f in fixes] == [("reject", "b")]
+
+
+def test_a_sent_order_missing_within_the_settle_window_stays_unknown() -> None:
+    fixes = plan_fixes([_order("b")], {"b": None}, [], set(), {"b": "key-b"}, now=NOW)
+    assert [(f.kind, f.client_order_id) for f in fixes] == [("unresolved", "b")]
+
+
+def test_an_intent_that_was_never_sent_is_marked_rejected_at_once() -> None:
+    fixes = plan_fixes([_order("n", "NEW")], {"n": None}, [], set(), {"n": "key-n"}, now=NOW)
+    assert [(f.kind, f.why) for f in fixes] == [
+        ("reject", "never sent: its cycle ended before the order went out")
+    ]
+
+
+def test_a_booked_order_whose_row_says_rejected_is_corrected_to_filled() -> None:
+    fixes = plan_fixes([], {}, [], {"r"}, {"r": "key-r"}, now=NOW, misfiled=["r"])
+    assert [(f.kind, f.client_order_id) for f in fixes] == [("mark_filled", "r")]
 
 
 def test_a_venue_fill_unknown_to_the_ledger_is_booked_under_a_venue_key() -> None:
-    fixes = plan_fixes([], {}, [_report("c")], set(), {})
+    fixes = plan_fixes([], {}, [_report("c")], set(), {}, now=NOW)
     assert [(f.kind, f.idempotency_key) for f in fixes] == [("book", "venue:c")]
 
 
 def test_booked_or_unfilled_orders_need_nothing() -> None:
-    assert plan_fixes([], {}, [_report("d")], {"d"}, {"d": "key-d"}) == []
-    assert plan_fixes([], {}, [_report("e", filled="0")], set(), {}) == []
+    assert plan_fixes([], {}, [_report("d")], {"d"}, {"d": "key-d"}, now=NOW) == []
+    assert plan_fixes([], {}, [_report("e", filled="0")], set(), {}, now=NOW) == []
 
 
 def test_reconcile_books_a_paper_fill_the_ledger_lacks(db: Database) -> None:
     feed, clock = replay_at(1000)
     venue = paper_venue(db, feed, clock)
-    record_order_intent(
+    sent_intent(
         db,
         ts=clock.now(),
         symbol="BTC/USDT",
@@ -84,7 +106,7 @@ def test_reconcile_books_a_paper_fill_the_ledger_lacks(db: Database) -> None:
     result = reconcile(
         db, venue, since=clock.now() - timedelta(hours=1), now=clock.now(), run_id="r"
     )
-    assert (result.booked, result.marked_rejected) == (1, 0)
+    assert (result.booked, result.rejected) == (1, 0)
     with db.session() as session:
         trade = session.exec(select(Trade)).one()
     assert (trade.client_order_id, trade.idempotency_key, trade.run_id) == ("lost", "k-lost", "r")
@@ -93,4 +115,4 @@ def test_reconcile_books_a_paper_fill_the_ledger_lacks(db: Database) -> None:
     again = reconcile(
         db, venue, since=clock.now() - timedelta(hours=1), now=clock.now(), run_id="r"
     )
-    assert (again.booked, again.marked_rejected) == (0, 0)  # idempotent
+    assert (again.booked, again.rejected, again.marked_filled) == (0, 0, 0)  # idempotent

@@ -28,7 +28,7 @@ from autotrader.exchange.base import AccountState, MarketData, OrderReport, Side
 from autotrader.exchange.paper import PaperVenue
 from autotrader.exchange.rules import MarketRules
 from autotrader.tools.cap import CapRule
-from autotrader.tools.ledger import order_by_client_id, record_order_intent
+from autotrader.tools.ledger import order_by_client_id
 from autotrader.tools.trade import TradeTool, client_order_id, make_idem
 from tests.helpers import (
     NO_WAIT,
@@ -36,6 +36,7 @@ from tests.helpers import (
     btc_rules,
     paper_venue,
     replay_at,
+    sent_intent,
     trade_tool,
 )
 
@@ -132,13 +133,15 @@ class FlakyVenue:
     def cancel_all(self) -> int:
         return 0
 
-    def create_market_order(self, side: Side, qty: Decimal, client_order_id: str) -> OrderReport:
+    def create_market_order(
+        self, side: Side, qty: Decimal, client_order_id: str, *, max_cost: Decimal | None = None
+    ) -> OrderReport:
         assert self.db is not None
         self.persisted_before_send.append(order_by_client_id(self.db, client_order_id) is not None)
         self.sent.append(client_order_id)
         if self.lose_answer_without_placing:
             raise OrderOutcomeUnknown("connection reset")
-        report = self.inner.create_market_order(side, qty, client_order_id)
+        report = self.inner.create_market_order(side, qty, client_order_id, max_cost=max_cost)
         if self.lose_answer_after_placing:
             raise OrderOutcomeUnknown("read timed out")
         return report
@@ -177,7 +180,7 @@ def test_a_retry_after_a_crash_past_sending_finds_the_order_by_client_id(db: Dat
     venue = FlakyVenue(paper_venue(db, feed, clock), lose_answer_after_placing=False, db=db)
     cid = client_order_id("k")
     # The crashed attempt: intent persisted and the venue filled it, but no ledger row.
-    record_order_intent(
+    sent_intent(
         db,
         ts=clock.now(),
         symbol="BTC/USDT",

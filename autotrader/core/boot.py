@@ -14,6 +14,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from agents import set_trace_processors
 from rich.console import Console
@@ -28,9 +29,10 @@ from autotrader.core.console import ConsoleView
 from autotrader.core.orchestrator import Orchestrator, StopRequest
 from autotrader.core.reconcile import LIVE_LOOKBACK, reconcile
 from autotrader.core.replay import load_replay, replay_span
-from autotrader.core.runs import RunState, finish_run, start_or_resume
+from autotrader.core.runs import RunState, finish_run, open_cycles, start_or_resume
 from autotrader.cycle import Deps
 from autotrader.db import Database
+from autotrader.db.lock import WriterLock
 from autotrader.db.traces import LocalTraceStore
 from autotrader.exchange.base import FillPricer, MarketData, Venue
 from autotrader.exchange.ccxt_calls import RetryPolicy, call_exchange
@@ -51,6 +53,10 @@ class RunOptions:
     until: datetime | None = None
     hours: float | None = None
     model_set: ModelSet | None = None  # a preset provider (tests, the learning benchmark)
+    # Live wiring only: a CCXT exchange to use instead of building one (a pre-configured
+    # instance, or a test double), and a clock instead of the wall clock (a simulated one).
+    exchange: Any = None
+    clock: Clock | None = None
 
 
 @dataclass
@@ -80,17 +86,18 @@ def wire_market(
         rules = MarketRules.of(offline_exchange(), settings.symbol)
         venue: Venue = _paper(settings, db, feed, feed, rules, clock, run)
         return Wiring(clock, feed, venue, span, data.gaps, data.notes), run
-    wall = WallClock()
+    wall = options.clock or WallClock()
     run = run_for(None)
     if settings.mode == "paper":  # live public data, simulated fills
-        exchange = build_exchange(settings, with_keys=False)
+        exchange = options.exchange or build_exchange(settings, with_keys=False)
         retry = RetryPolicy()
         live = LiveFeed(exchange, settings.symbol, wall, retry)
         call_exchange(retry, exchange.load_markets)
         rules = MarketRules.of(exchange, settings.symbol)
         venue = _paper(settings, db, live, live, rules, wall, run)
         return Wiring(wall, live, venue, None), run
-    venue = CcxtVenue(build_exchange(settings), settings.symbol, wall, RetryPolicy())
+    exchange = options.exchange or build_exchange(settings)
+    venue = CcxtVenue(exchange, settings.symbol, wall, RetryPolicy())
     return Wiring(wall, venue.market, venue, None), run
 
 
@@ -150,6 +157,12 @@ def configure_logging(console: Console, level: str) -> None:
 
 
 async def run_agent(settings: Settings, options: RunOptions, console: Console) -> int:
+    """Run the agent as the one writer of its database (a second one stops at once)."""
+    with WriterLock(settings.db_path):
+        return await _run_agent(settings, options, console)
+
+
+async def _run_agent(settings: Settings, options: RunOptions, console: Console) -> int:
     configure_logging(console, settings.log_level)
     view = ConsoleView(console, settings.log_level)
     db = Database.open(settings.db_path)
@@ -178,23 +191,22 @@ async def run_agent(settings: Settings, options: RunOptions, console: Console) -
     for note in wiring.notes:  # file names are text, never markup
         view.note(escape(f"replay data: {note}"), level="WARNING")
     since = wiring.span[0] if wiring.span else clock.now() - LIVE_LOOKBACK
-    fixed = reconcile(db, venue, since=since, now=clock.now(), run_id=run.run_id)
-    if fixed.booked or fixed.marked_rejected:
-        view.note(
-            f"reconciled with the venue: {fixed.booked} fill(s) booked from its records, "
-            f"{fixed.marked_rejected} order(s) it never saw marked REJECTED",
-            level="WARNING",
-        )
+    open_traces = {row.trace_id for row in open_cycles(db, run.run_id)}
+    fixed = reconcile(
+        db, venue, since=since, now=clock.now(), run_id=run.run_id, open_traces=open_traces
+    )
+    if fixed.repaired or fixed.unresolved:
+        view.note(fixed.describe(), level="WARNING")
     store = LocalTraceStore(db)
     set_trace_processors(trace_processors(settings, store))
     graph = AgentGraph(model_set, settings.model_max_retries)
     stop = StopRequest()
     _install_signal_handlers(stop, view)
-    run_start = wiring.span[0] if wiring.span else wall_now
+    run_start = wiring.span[0] if wiring.span else clock.now()
     until = (
         wiring.span[1]
         if wiring.span
-        else (wall_now + timedelta(hours=options.hours) if options.hours else None)
+        else (run_start + timedelta(hours=options.hours) if options.hours else None)
     )
     lab = Lab(db, venue.market, settings, run_id=run.run_id, scope=run.scope, run_start=run_start)
     orchestrator = Orchestrator(deps, graph, lab, view, stop, until=until, traces=store)

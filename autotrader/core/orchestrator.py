@@ -2,15 +2,19 @@
 
 Each cycle asks the research lab for the weekly evaluation and the posteriors, runs the agent
 graph in one trace, executes an approved verdict through the trade tool, marks the portfolio to
-market, has the lab record the proposal and measure what came due, and commits all of it in one
-transaction (decisions go to disk before any order is sent). A cycle that fails (venue down past
-its retries, model provider down) is logged and retried after a back-off; only a ConfigError
-stops the loop. A stop request ends it after the current cycle.
+market, has the lab record the proposal and measure what came due, and commits it. A decision
+is made once: a trading cycle commits its decisions, its open cycle row and its order intent
+together before the order is sent; the trade, the order's final status and the cycle's row are
+then committed together. A cycle left open by a crash or a failure is finished from what was
+stored (its intent resolved by client id), never decided again. A cycle that fails before its
+decisions are committed is logged and retried after a back-off; only a ConfigError stops the
+loop. A stop request ends it after the current cycle.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,18 +26,20 @@ from agents import custom_span, trace
 from autotrader.agents.briefs import planner_brief
 from autotrader.agents.graph import AgentGraph, CycleOutcome
 from autotrader.core.console import ConsoleView
-from autotrader.core.runs import log_cycle
+from autotrader.core.runs import log_cycle, open_cycles
 from autotrader.cycle import CycleContext, Deps, open_cycle, trace_id_for
 from autotrader.db import AuditBuffer, Sink
 from autotrader.db.models import Cycle
 from autotrader.db.traces import LocalTraceStore
-from autotrader.errors import ConfigError, TradeError, describe
+from autotrader.errors import ConfigError, DatabaseBusy, TradeError, describe
+from autotrader.exchange.accounting import Books
 from autotrader.exchange.base import AccountState
-from autotrader.research.lab import Lab
-from autotrader.schemas import Side
-from autotrader.tools.ledger import snapshot_portfolio
+from autotrader.failpoints import failpoint
+from autotrader.research.lab import Lab, Recorded
+from autotrader.schemas import Plan, Proposal, Side
+from autotrader.tools.ledger import decisions_of, order_of_trace, snapshot_portfolio
 from autotrader.tools.portfolio import holds_position
-from autotrader.tools.trade import Fill, make_idem
+from autotrader.tools.trade import Fill, OrderIntent, make_idem
 
 log = logging.getLogger("autotrader")
 BACKOFF_BASE_SECS = 30  # the first retry after a failed cycle; doubles per failure in a row
@@ -60,6 +66,17 @@ class Execution:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class Decided:
+    """A cycle's decisions: its row as decided (OPEN until closed), the plan and proposal the
+    research loop records, and whether they teach it anything (not a fallback)."""
+
+    row: Cycle
+    plan: Plan
+    proposal: Proposal
+    teaches: bool
+
+
 class Orchestrator:
     def __init__(
         self,
@@ -80,11 +97,17 @@ class Orchestrator:
         self.until = until
         self._errors_in_a_row = 0
         self._traces = traces
+        self._maybe_open = True  # at start, and after a failure once a cycle was decided
 
     async def run(self) -> str:
         """Cycle until the replay ends, `until` passes or a stop is requested."""
         clock = self.deps.clock
         while not self.stop.requested:
+            if self._maybe_open:
+                finished = self._finish_open_cycles_or_wait()
+                if finished is not None:
+                    await clock.sleep(finished.wakeup_secs, interrupt=self.stop.event)
+                    continue
             if self.until is not None and clock.now() > self.until:
                 return "DONE"
             row = await self.cycle()
@@ -99,8 +122,9 @@ class Orchestrator:
         trace_id = trace_id_for(deps.run_id, now)
         if self._traces is not None:
             self._traces.route(trace_id, audit)
+        decided: Decided | None = None
         try:
-            evaluation = self.lab.weekly(now)
+            evaluation = self.lab.weekly(audit, now)
             research = self.lab.view(now)
             cycle = open_cycle(deps, now, research, audit)
             brief = planner_brief(cycle, evaluation)
@@ -114,72 +138,170 @@ class Orchestrator:
                 "autotrader cycle", trace_id=trace_id, group_id=deps.run_id, metadata=metadata
             ):
                 outcome = await self.graph.run(cycle, brief)
+                decided = self._decided(cycle, outcome)
                 with custom_span("execute", {"executable": outcome.executable}):
-                    execution = self._execute(cycle, outcome)
-            account = deps.venue.account()  # once, after any fill
-            equity = self._snapshot(audit, now, cycle.price, account)
-            tried = self.lab.record(
-                audit,
-                research,
-                trace_id=trace_id,
-                now=now,
-                price=cycle.price,
-                plan=outcome.plan,
-                proposal=outcome.proposal,
-                executed=execution.fill is not None,
-                long_now=holds_position(account, deps.venue.rules, cycle.price),
-                teaches=outcome.proposal_decided,
-            )
-            self.lab.measure(audit, now)
+                    execution = self._execute(decided, outcome, audit)
+            return self._close(decided, execution, audit, started, price=cycle.price)
         except ConfigError:
-            audit.flush(deps.db)
+            if not self._committed(decided):
+                audit.flush(deps.db)
             raise
         except Exception as error:  # a failed cycle is logged and retried; the loop goes on
-            return self._failed(audit, trace_id, now, started, error)
-        self._errors_in_a_row = 0
+            return self._failed(audit, trace_id, now, started, error, decided)
+
+    def _decided(self, cycle: CycleContext, outcome: CycleOutcome) -> Decided:
+        tried = self.lab.tried(cycle.research, outcome.plan, outcome.proposal)
         row = Cycle(
-            run_id=deps.run_id,
-            trace_id=trace_id,
-            cycle_ts=now,
-            wall_ts=datetime.now(now.tzinfo),
-            status="OK",
+            run_id=self.deps.run_id,
+            trace_id=cycle.trace_id,
+            cycle_ts=cycle.now,
+            wall_ts=datetime.now(cycle.now.tzinfo),
+            status="OPEN",
             plan_mode=outcome.plan.mode,
             arm=tried.arm,
             explore=tried.explore,
             action=outcome.proposal.action,
             qty=outcome.proposal.quantity,
             verdict=outcome.verdict.decision,
-            executed=execution.fill is not None,
-            fill_price=execution.fill.price if execution.fill else None,
-            equity=equity,
             wakeup_secs=outcome.plan.next_wakeup_secs,
             model_calls=cycle.model_calls,
-            duration_ms=(perf_counter() - started) * 1000,
+            duration_ms=0.0,
             fallbacks=len(outcome.fallbacks),
             guardrail=outcome.guardrail_violation,
-            error=execution.error or outcome.error,
+            error=outcome.error,
+            price=cycle.price,
         )
-        log_cycle(audit, row)
-        audit.flush(deps.db)
-        return row
+        return Decided(row, outcome.plan, outcome.proposal, outcome.proposal_decided)
 
-    def _execute(self, cycle: CycleContext, outcome: CycleOutcome) -> Execution:
-        """Place the approved order through the trade tool; a refusal is logged, not fatal."""
+    def _execute(self, decided: Decided, outcome: CycleOutcome, audit: AuditBuffer) -> Execution:
+        """Commit the decisions with the order intent, then place the order through the trade
+        tool; a refusal is logged, not fatal."""
         if not outcome.executable:
             return Execution()
+        row, trade = decided.row, self.deps.trade
         side: Side = "BUY" if outcome.proposal.action == "BUY" else "SELL"
-        qty = outcome.final_qty
-        key = make_idem(cycle.trace_id, cycle.now, cycle.settings.symbol, side, qty, cycle.price)
-        cycle.audit.flush(self.deps.db)  # the decisions behind an order are on disk before it
+        qty, price = outcome.final_qty, row.price or Decimal(0)
+        key = make_idem(row.trace_id, row.cycle_ts, self.deps.settings.symbol, side, qty, price)
         try:
-            fill = self.deps.trade.place_market_order(side, qty, key, trace_id=cycle.trace_id)
+            intent = trade.intend(side, qty, key, trace_id=row.trace_id)
+        except TradeError as error:  # refused before anything was written or sent
+            log.warning("order not placed: %s", error)
+            return Execution(error=describe(error))
+        log_cycle(audit, row)
+        audit.append_once(intent.row(row.cycle_ts, self.deps.settings.symbol))
+        audit.flush(self.deps.db)  # decisions, open cycle and intent: one commit, before sending
+        failpoint("decided")
+        return self._send(intent, audit)
+
+    def _send(self, intent: OrderIntent, audit: AuditBuffer) -> Execution:
+        try:
+            return Execution(fill=self.deps.trade.execute(intent, audit))
         except TradeError as error:
             log.warning("order not placed: %s", error)
             return Execution(error=describe(error))
-        return Execution(fill=fill)
+
+    def _close(
+        self,
+        decided: Decided,
+        execution: Execution,
+        audit: AuditBuffer,
+        started: float,
+        *,
+        price: Decimal,
+    ) -> Cycle:
+        """Mark to market, record the experiment, measure what came due, and commit them with
+        the cycle's row (and the order's outcome, already in `audit`)."""
+        deps, fill = self.deps, execution.fill
+        now = decided.row.cycle_ts
+        account = deps.venue.account()  # once, after any fill
+        books = deps.books.current(pending=[fill] if fill else [])
+        snapshot = self._snapshot(audit, deps.clock.now(), price, account, books)
+        self.lab.record(
+            audit,
+            Recorded(decided.row.arm or "", bool(decided.row.explore)),
+            trace_id=decided.row.trace_id,
+            now=now,
+            price=decided.row.price or price,
+            plan=decided.plan,
+            proposal=decided.proposal,
+            executed=fill is not None,
+            long_now=holds_position(account, deps.venue.rules, price),
+            teaches=decided.teaches,
+        )
+        self.lab.measure(audit, now)
+        row = decided.row.model_copy(
+            update={
+                "status": "OK",
+                "executed": fill is not None,
+                "fill_price": fill.price if fill else None,
+                "equity": snapshot,
+                "duration_ms": (perf_counter() - started) * 1000,
+                "error": execution.error or decided.row.error,
+            }
+        )
+        log_cycle(audit, row)
+        failpoint("closing")
+        audit.flush(deps.db)
+        failpoint("closed")
+        self._errors_in_a_row = 0
+        return row
+
+    def _finish_open_cycles_or_wait(self) -> Cycle | None:
+        """Finish the open cycles; if the venue is down, say so and leave them open (the loop
+        waits out a back-off and tries again before any new cycle)."""
+        try:
+            return self.finish_open_cycles()
+        except ConfigError:
+            raise
+        except Exception as error:
+            self._maybe_open = True
+            self._errors_in_a_row += 1
+            backoff = min(MAX_BACKOFF_SECS, BACKOFF_BASE_SECS * 2 ** (self._errors_in_a_row - 1))
+            log.warning(
+                "cannot finish an open cycle yet (%s); next try in %ss", describe(error), backoff
+            )
+            return Cycle(
+                run_id=self.deps.run_id,
+                trace_id="",
+                cycle_ts=self.deps.clock.now(),
+                wall_ts=datetime.now(self.deps.clock.now().tzinfo),
+                status="ERROR",
+                wakeup_secs=backoff,
+                duration_ms=0.0,
+                error=describe(error),
+            )
+
+    def finish_open_cycles(self) -> Cycle | None:
+        """Finish every cycle a crash or a failure left open, from its stored decisions and
+        intent (never deciding it again); the last one finished, if any."""
+        self._maybe_open = False
+        finished = None
+        for row in open_cycles(self.deps.db, self.deps.run_id):
+            started = perf_counter()
+            audit = AuditBuffer()
+            decided = self._stored(row)
+            order = order_of_trace(self.deps.db, row.trace_id)
+            execution = self._send(OrderIntent.of(order), audit) if order else Execution()
+            price = self.deps.venue.market.last_price()
+            finished = self._close(decided, execution, audit, started, price=price)
+            self.view.note(
+                f"finished the cycle of {row.cycle_ts:%Y-%m-%d %H:%M} a stop left open, from its "
+                "stored decisions" + (f" (order {order.client_order_id})" if order else ""),
+                level="WARNING",
+            )
+            self.view.cycle(finished)
+        return finished
+
+    def _stored(self, row: Cycle) -> Decided:
+        """A decided cycle rebuilt from its committed rows."""
+        decisions = {d.agent: d for d in decisions_of(self.deps.db, row.trace_id)}
+        plan = Plan.model_validate(json.loads(decisions["PLANNER"].payload_json))
+        proposal = Proposal.model_validate(json.loads(decisions["TRADER"].payload_json))
+        teaches = decisions["TRADER"].fallback_reason is None and row.error is None
+        return Decided(row, plan, proposal, teaches)
 
     def _snapshot(
-        self, sink: Sink, now: datetime, price: Decimal, account: AccountState
+        self, sink: Sink, now: datetime, price: Decimal, account: AccountState, books: Books
     ) -> Decimal | None:
         row = snapshot_portfolio(
             sink,
@@ -187,7 +309,7 @@ class Orchestrator:
             symbol=self.deps.settings.symbol,
             account=account,
             price=price,
-            books=self.deps.books.current(),
+            books=books,
             run_id=self.deps.run_id,
         )
         return row.equity
@@ -199,10 +321,22 @@ class Orchestrator:
         except Exception as error:  # the last cycle's snapshot stands
             log.warning("no final snapshot: %s", error)
             return
-        self._snapshot(self.deps.db, self.deps.clock.now(), price, account)
+        self._snapshot(
+            self.deps.db, self.deps.clock.now(), price, account, self.deps.books.current()
+        )
+
+    def _committed(self, decided: Decided | None) -> bool:
+        """Whether this cycle's decisions are on disk (a trading cycle's first commit)."""
+        return decided is not None and bool(order_of_trace(self.deps.db, decided.row.trace_id))
 
     def _failed(
-        self, audit: AuditBuffer, trace_id: str, now: datetime, started: float, error: Exception
+        self,
+        audit: AuditBuffer,
+        trace_id: str,
+        now: datetime,
+        started: float,
+        error: Exception,
+        decided: Decided | None,
     ) -> Cycle:
         self._errors_in_a_row += 1
         backoff = min(MAX_BACKOFF_SECS, BACKOFF_BASE_SECS * 2 ** (self._errors_in_a_row - 1))
@@ -219,6 +353,14 @@ class Orchestrator:
             duration_ms=(perf_counter() - started) * 1000,
             error=message,
         )
+        if self._committed(decided):
+            # Its decisions are on disk: it stays open, to be finished (not decided again)
+            # before the next cycle; what this attempt buffered is dropped and redone then.
+            self._maybe_open = True
+            return row
         log_cycle(audit, row)
-        audit.flush(self.deps.db)  # whatever was decided before the failure is kept
+        try:
+            audit.flush(self.deps.db)  # whatever was decided before the failure is kept
+        except DatabaseBusy as busy:  # the loop goes on; the console shows why
+            log.warning("cycle at %s not logged: %s", now.isoformat(), busy)
         return row

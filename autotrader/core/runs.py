@@ -14,10 +14,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import Connection
+from sqlalchemy.dialects.sqlite import insert
 from sqlmodel import col, select
 
 from autotrader.config import Settings
-from autotrader.db import Database, Sink
+from autotrader.db import AuditBuffer, Database
 from autotrader.db.models import Cycle, Run
 
 
@@ -57,26 +59,28 @@ def start_or_resume(
     span: tuple[datetime, datetime] | None,
     wall_now: datetime,
 ) -> RunState:
-    """Resume the unfinished replay with this fingerprint, or register a new run."""
+    """Resume the unfinished run with this fingerprint, or register a new one."""
     print_ = fingerprint(settings, span, models)
     live = settings.resolved_feed == "live"
+    # A replay resumes where it stopped or crashed; a live run adopts one that crashed (left
+    # RUNNING), so its open cycle is finished under its own run id.
+    resumable = ["RUNNING"] if live else ["RUNNING", "STOPPED"]
     with db.session() as session:
-        if not live:
-            unfinished = session.exec(
-                select(Run)
-                .where(Run.fingerprint == print_, col(Run.status).in_(["RUNNING", "STOPPED"]))
-                .order_by(col(Run.started_at).desc())
-            ).first()
-            if unfinished is not None:
-                unfinished.status = "RUNNING"
-                session.add(unfinished)
-                return RunState(
-                    unfinished.run_id,
-                    unfinished.scope,
-                    unfinished.paper_account,
-                    next_cycle_time(db, unfinished.run_id, unfinished.sim_start),
-                    resumed=True,
-                )
+        unfinished = session.exec(
+            select(Run)
+            .where(Run.fingerprint == print_, col(Run.status).in_(resumable))
+            .order_by(col(Run.started_at).desc())
+        ).first()
+        if unfinished is not None:
+            unfinished.status = "RUNNING"
+            session.add(unfinished)
+            return RunState(
+                unfinished.run_id,
+                unfinished.scope,
+                unfinished.paper_account,
+                next_cycle_time(db, unfinished.run_id, unfinished.sim_start),
+                resumed=True,
+            )
         run_id = "run_" + uuid.uuid4().hex[:12]
         scope = print_ if live else run_id
         paper = None
@@ -105,14 +109,26 @@ def start_or_resume(
 
 
 def next_cycle_time(db: Database, run_id: str, start: datetime | None) -> datetime | None:
-    """After the last logged cycle: its time plus its wakeup (or the run's start if none)."""
+    """Where a resumed replay's clock stands: at its open cycle (decided, not finished), else
+    after the last logged cycle (its time plus its wakeup), else at the run's start."""
     with db.session() as session:
         last = session.exec(
             select(Cycle).where(Cycle.run_id == run_id).order_by(col(Cycle.id).desc()).limit(1)
         ).first()
     if last is None:
         return start
+    if last.status == "OPEN":
+        return last.cycle_ts
     return last.cycle_ts + timedelta(seconds=last.wakeup_secs)
+
+
+def open_cycles(db: Database, run_id: str) -> list[Cycle]:
+    """The run's cycles whose decisions are committed but whose last rows are not, oldest first."""
+    query = (
+        select(Cycle).where(Cycle.run_id == run_id, Cycle.status == "OPEN").order_by(col(Cycle.id))
+    )
+    with db.session() as session:
+        return list(session.exec(query).all())
 
 
 def finish_run(db: Database, run_id: str, status: str, wall_now: datetime) -> None:
@@ -123,5 +139,22 @@ def finish_run(db: Database, run_id: str, status: str, wall_now: datetime) -> No
             session.add(run)
 
 
-def log_cycle(db: Sink, row: Cycle) -> None:
-    db.append_values((Cycle, row.model_dump(exclude={"id"})))
+_UPSERT_CYCLE = insert(Cycle)
+UPSERT_CYCLE = _UPSERT_CYCLE.on_conflict_do_update(
+    index_elements=["trace_id"],
+    set_={
+        column.name: _UPSERT_CYCLE.excluded[column.name]
+        for column in Cycle.__table__.columns  # type: ignore[attr-defined]
+        if column.name not in ("id", "trace_id")
+    },
+)
+
+
+def log_cycle(audit: AuditBuffer, row: Cycle) -> None:
+    """Write the cycle's row with the buffer's commit: a new one, or its open row updated."""
+    values = row.model_dump(exclude={"id"})
+
+    def write(connection: Connection) -> None:
+        connection.execute(UPSERT_CYCLE, values)
+
+    audit.then(write)

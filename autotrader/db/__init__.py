@@ -9,6 +9,7 @@ through the columns' own type processors (`read`, `write`).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,12 +17,28 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Dialect, Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql import Select
 from sqlmodel import Session, SQLModel
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from autotrader.db.migrations import LATEST_VERSION, migrate, refuse_if_not_ours
+from autotrader.errors import DatabaseBusy
 
 BUSY_TIMEOUT_MS = 10_000
+# A write that finds the database locked past the busy timeout (another process holding its
+# write lock) is retried in a fresh transaction, with back-off, before the cycle gives up.
+LOCKED_ATTEMPTS = 4
+LOCKED_FIRST_WAIT_SECS = 1.0
+
+
+def is_locked(error: BaseException) -> bool:
+    """SQLite's "database is locked" / "busy", through SQLAlchemy or the DBAPI."""
+    text = str(getattr(error, "orig", error)).lower()
+    return isinstance(error, OperationalError | sqlite3.OperationalError) and (
+        "locked" in text or "busy" in text
+    )
+
 
 Processor = Callable[[Any], Any] | None
 Query = Select[*tuple[Any, ...]]  # a SELECT of any columns
@@ -155,27 +172,32 @@ class _ReadPlan:
 
 
 class AuditBuffer:
-    """A cycle's writes, committed together in one transaction by `flush`: rows to append and
-    writers (functions of the open connection) to run after them.
+    """A cycle's writes, committed together in one transaction by `flush`: rows to append, rows
+    to add unless already there (by a unique key), and writers (functions of the open connection)
+    to run after them.
 
-    Small commits are the main cost of a cycle; the orchestrator flushes before an order is
-    sent (so an order's decisions are always on disk first) and at the end of the cycle."""
+    Small commits are the main cost of a cycle; the orchestrator flushes a trading cycle's
+    decisions with its order intent before the order is sent, and everything else at its end."""
 
     def __init__(self) -> None:
         self._rows: list[Row] = []
+        self._once: list[Row] = []
         self._writers: list[Writer] = []
 
     def append_values(self, *rows: Row) -> None:
         self._rows.extend(rows)
 
+    def append_once(self, *rows: Row) -> None:
+        self._once.extend(rows)
+
     def then(self, writer: Writer) -> None:
         self._writers.append(writer)
 
     def flush(self, db: Database) -> None:
-        if self._rows or self._writers:
-            rows, writers = self._rows, self._writers
-            self._rows, self._writers = [], []
-            db.write(rows, writers)
+        if self._rows or self._once or self._writers:
+            rows, once, writers = self._rows, self._once, self._writers
+            db.write(rows, writers, once=once)
+            self._rows, self._once, self._writers = [], [], []
 
 
 class Database:
@@ -229,32 +251,52 @@ class Database:
         model objects (pydantic validation is the larger cost on a hot path)."""
         self.write(rows, ())
 
-    def insert_once(self, model: type[SQLModel], values: dict[str, Any]) -> None:
-        """Insert a row unless it would break a unique constraint (then nothing is written)."""
-        with self.engine.begin() as connection:
-            cursor = connection.connection.cursor()
-            plan = self._insert_plan(model, or_ignore=True)
-            cursor.execute(plan.sql, plan.parameters(values))
-            cursor.close()
-
-    def write(self, rows: Sequence[Row], writers: Sequence[Writer]) -> None:
-        """Append rows, then run writers, all in one transaction.
+    def write(
+        self, rows: Sequence[Row], writers: Sequence[Writer] = (), *, once: Sequence[Row] = ()
+    ) -> None:
+        """Append rows, add `once` rows unless a unique key already holds them, then run
+        writers, all in one transaction.
 
         Rows go through the columns' own bind processors (Decimal and UTC text, exactly as the
         ORM stores them) and one DBAPI executemany per table, in the order tables first appear
         (a cycle's decisions before the rows that link to them): for a cycle's ~25 small rows,
         SQLAlchemy's per-statement machinery costs several times the inserts themselves."""
-        grouped: dict[type[SQLModel], list[dict[str, Any]]] = {}
-        for model, values in rows:
-            grouped.setdefault(model, []).append(values)
-        with self.engine.begin() as connection:
-            cursor = connection.connection.cursor()
-            for model, batch in grouped.items():
-                plan = self._insert_plan(model, or_ignore=False)
-                cursor.executemany(plan.sql, [plan.parameters(values) for values in batch])
-            cursor.close()
-            for writer in writers:
-                writer(connection)
+        retrying = Retrying(
+            stop=stop_after_attempt(LOCKED_ATTEMPTS),
+            wait=wait_exponential(multiplier=LOCKED_FIRST_WAIT_SECS, max=30),
+            retry=retry_if_exception(is_locked),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt, self.engine.begin() as connection:
+                    self._write(connection, rows, writers, once)
+        except (OperationalError, sqlite3.OperationalError) as error:
+            if not is_locked(error):
+                raise
+            raise DatabaseBusy(
+                f"{self.path} stayed locked by another process through {LOCKED_ATTEMPTS} tries; "
+                "stop whatever holds it (a second writer, an open sqlite3 shell)"
+            ) from None
+
+    def _write(
+        self,
+        connection: Connection,
+        rows: Sequence[Row],
+        writers: Sequence[Writer],
+        once: Sequence[Row],
+    ) -> None:
+        cursor = connection.connection.cursor()
+        for or_ignore, batch in ((False, rows), (True, once)):
+            grouped: dict[type[SQLModel], list[dict[str, Any]]] = {}
+            for model, values in batch:
+                grouped.setdefault(model, []).append(values)
+            for model, table_rows in grouped.items():
+                plan = self._insert_plan(model, or_ignore=or_ignore)
+                cursor.executemany(plan.sql, [plan.parameters(v) for v in table_rows])
+        cursor.close()
+        for writer in writers:
+            writer(connection)
 
     def _insert_plan(self, model: type[SQLModel], *, or_ignore: bool) -> _InsertPlan:
         plan = self._inserts.get((model, or_ignore))

@@ -18,6 +18,7 @@ from urllib.parse import quote
 from sqlalchemy import Connection, text
 
 from autotrader.errors import ConfigError
+from autotrader.failpoints import failpoint
 
 # The seed's section 4 DDL, as the seed document gives it: the contract users' own SQL is written
 # against. Adoption recognises these tables by their column names.
@@ -404,6 +405,76 @@ MIGRATIONS: tuple[tuple[str, Sequence[str]], ...] = (
             "ALTER TABLE paper_accounts DROP COLUMN realized_pnl",
         ),
     ),
+    (
+        "a decision is made once: open cycles, orders that are NEW until sent, send attempts",
+        (
+            # cycles: OPEN from the commit of its decisions until its last rows are written, so a
+            # restart finishes it instead of deciding it again; the price it decided at.
+            """CREATE TABLE cycles_v6 (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                run_id TEXT NOT NULL REFERENCES runs (run_id),
+                trace_id TEXT NOT NULL UNIQUE,
+                cycle_ts TEXT NOT NULL,
+                wall_ts TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('OPEN', 'OK', 'ERROR')),
+                plan_mode TEXT,
+                arm TEXT,
+                explore INTEGER,
+                action TEXT,
+                qty TEXT,
+                verdict TEXT,
+                executed INTEGER NOT NULL DEFAULT 0,
+                fill_price TEXT,
+                equity TEXT,
+                wakeup_secs INTEGER NOT NULL,
+                model_calls INTEGER NOT NULL DEFAULT 0,
+                duration_ms REAL NOT NULL,
+                fallbacks INTEGER NOT NULL DEFAULT 0,
+                guardrail TEXT,
+                error TEXT,
+                price TEXT)""",
+            """INSERT INTO cycles_v6 (id, run_id, trace_id, cycle_ts, wall_ts, status, plan_mode,
+                arm, explore, action, qty, verdict, executed, fill_price, equity, wakeup_secs,
+                model_calls, duration_ms, fallbacks, guardrail, error)
+                SELECT id, run_id, trace_id, cycle_ts, wall_ts, status, plan_mode, arm, explore,
+                    action, qty, verdict, executed, fill_price, equity, wakeup_secs, model_calls,
+                    duration_ms, fallbacks, guardrail, error
+                FROM cycles""",
+            "DROP TABLE cycles",
+            "ALTER TABLE cycles_v6 RENAME TO cycles",
+            "CREATE INDEX ix_cycles_run_ts ON cycles (run_id, cycle_ts)",
+            "CREATE INDEX ix_cycles_open ON cycles (run_id, status)",
+            # orders: NEW = persisted with the decisions, not sent yet; PENDING = sent, outcome
+            # not known; `sends` counts the attempts, so an intent is resent at most once.
+            """CREATE TABLE orders_v6 (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                created_ts TEXT NOT NULL,
+                updated_ts TEXT NOT NULL,
+                symbol TEXT NOT NULL,
+                side TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
+                qty TEXT NOT NULL,
+                client_order_id TEXT NOT NULL UNIQUE,
+                idempotency_key TEXT NOT NULL UNIQUE,
+                trace_id TEXT,
+                proposal_id INTEGER,
+                status TEXT NOT NULL CHECK (
+                    status IN ('NEW', 'PENDING', 'FILLED', 'REJECTED', 'UNKNOWN')),
+                venue_order_id TEXT,
+                error TEXT,
+                max_cost TEXT,
+                sends INTEGER NOT NULL DEFAULT 0)""",
+            """INSERT INTO orders_v6 (id, created_ts, updated_ts, symbol, side, qty,
+                client_order_id, idempotency_key, trace_id, proposal_id, status, venue_order_id,
+                error, sends)
+                SELECT id, created_ts, updated_ts, symbol, side, qty, client_order_id,
+                    idempotency_key, trace_id, proposal_id, status, venue_order_id, error, 1
+                FROM orders""",
+            "DROP TABLE orders",
+            "ALTER TABLE orders_v6 RENAME TO orders",
+            "CREATE INDEX ix_orders_status ON orders (status)",
+            "CREATE INDEX ix_orders_trace ON orders (trace_id)",
+        ),
+    ),
 )
 
 LATEST_VERSION = len(MIGRATIONS)
@@ -507,6 +578,7 @@ def migrate(connection: Connection, target: int = LATEST_VERSION) -> list[int]:
         with connection.begin():
             for statement in statements:
                 connection.execute(text(statement))
+                failpoint("migration")
             # PRAGMA takes no bound parameters; `version` is an int from range().
             connection.execute(text(f"PRAGMA user_version = {version}"))
         applied.append(version)

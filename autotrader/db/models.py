@@ -109,9 +109,14 @@ class Order(SQLModel, table=True):
     idempotency_key: str = Field(unique=True)
     trace_id: str | None = None
     proposal_id: int | None = None
-    status: str  # PENDING | FILLED | REJECTED | UNKNOWN
+    # NEW (persisted, not sent) | PENDING (sent, outcome not known) | FILLED | REJECTED
+    # (refusal proven) | UNKNOWN (looked up, not resolvable yet)
+    status: str
     venue_order_id: str | None = None
     error: str | None = None
+    # version 6
+    max_cost: Decimal | None = Field(default=None, sa_type=DecimalText)  # a quote-sized buy
+    sends: int = 0  # attempts to send it: at most two (one resend after a crash)
 
 
 class PaperAccount(SQLModel, table=True):
@@ -251,7 +256,7 @@ class Cycle(SQLModel, table=True):
     trace_id: str = Field(unique=True)
     cycle_ts: datetime = Field(sa_type=UtcTimestamp)
     wall_ts: datetime = Field(sa_type=UtcTimestamp)
-    status: str  # OK | ERROR
+    status: str  # OPEN (decided, not finished) | OK | ERROR
     plan_mode: str | None = None
     arm: str | None = None
     explore: bool | None = None
@@ -267,3 +272,4 @@ class Cycle(SQLModel, table=True):
     fallbacks: int = 0
     guardrail: str | None = None
     error: str | None = None
+    price: Decimal | None = Field(default=None, sa_type=DecimalText)  # version 6

@@ -83,8 +83,12 @@ class Venue(Protocol):
 
     def account(self) -> AccountState: ...
 
-    def create_market_order(self, side: Side, qty: Decimal, client_order_id: str) -> OrderReport:
-        """Send a market order; it fills completely or raises, never a silent partial."""
+    def create_market_order(
+        self, side: Side, qty: Decimal, client_order_id: str, *, max_cost: Decimal | None = None
+    ) -> OrderReport:
+        """Send a market order; it fills completely or raises, never a silent partial. A BUY
+        with `max_cost` is sized in the quote asset instead (Binance's quoteOrderQty): it spends
+        at most that much, whatever the fill price, and `qty` is only what is expected."""
         ...
 
     def find_order(self, client_order_id: str) -> OrderReport | None:

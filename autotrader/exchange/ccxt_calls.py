@@ -12,7 +12,13 @@ from decimal import localcontext
 from typing import Any, TypeVar
 
 import ccxt
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from autotrader.errors import (
     MAX_ERROR_CHARS,
@@ -28,6 +34,7 @@ T = TypeVar("T")
 # RequestTimeout, ExchangeNotAvailable, RateLimitExceeded, DDoSProtection (Binance's 429/418)
 # and InvalidNonce are all NetworkError subclasses in CCXT; note the middle two are siblings.
 TRANSIENT: tuple[type[Exception], ...] = (ccxt.NetworkError,)
+MAX_RETRY_AFTER_SECS = 60.0  # a longer Retry-After is a maintenance window: fail, retry next cycle
 _SECRET_PARAMS = re.compile(r"(signature|timestamp|recvWindow|apiKey|secret)=[^&\s\"']+", re.I)
 
 
@@ -68,12 +75,29 @@ def translate(error: Exception, what: str) -> Exception:
     return VenueUnavailable(f"{what}: {detail}")
 
 
+def retry_after_secs(exchange: Any) -> float:
+    """What the exchange's last answer asked us to wait (Retry-After on 429/418), else 0."""
+    headers = getattr(exchange, "last_response_headers", None) or {}
+    value = next((v for k, v in dict(headers).items() if str(k).lower() == "retry-after"), None)
+    try:
+        return min(MAX_RETRY_AFTER_SECS, max(0.0, float(value))) if value is not None else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def call_exchange(policy: RetryPolicy, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call a read-only CCXT method with retries on transient errors (never an order POST)."""
+    """Call a read-only CCXT method with retries on transient errors (never an order POST),
+    waiting at least as long as a 429/418's Retry-After asks."""
     what = getattr(method, "__name__", "exchange call")
+    backoff = policy.wait()
+    exchange = getattr(method, "__self__", None)
+
+    def wait(state: RetryCallState) -> float:
+        return max(float(backoff(state)), retry_after_secs(exchange))
+
     retrying = Retrying(
         stop=stop_after_attempt(policy.attempts),
-        wait=policy.wait(),
+        wait=wait,
         retry=retry_if_exception_type(TRANSIENT),
         reraise=True,
     )

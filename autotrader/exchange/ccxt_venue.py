@@ -22,6 +22,18 @@ from autotrader.exchange.feeds import LiveFeed
 from autotrader.exchange.rules import SPOT_ONLY_OPTIONS, MarketRules
 
 ZERO = Decimal(0)
+# Errors that prove an order was refused and not executed (insufficient funds, -1013 filters,
+# -2010, bad symbol, a refused key): every other error placing an order leaves it unknown.
+REFUSALS: tuple[type[Exception], ...] = (
+    ccxt.InsufficientFunds,
+    ccxt.InvalidOrder,
+    ccxt.BadRequest,
+    ccxt.BadSymbol,
+    ccxt.AuthenticationError,
+    ccxt.PermissionDenied,
+    ccxt.AccountSuspended,
+    ccxt.NotSupported,
+)
 STATUSES = {"closed": "FILLED", "open": "OPEN", "canceled": "CANCELED", "expired": "CANCELED"}
 
 
@@ -63,21 +75,29 @@ class CcxtVenue:
             {asset: Decimal(str(totals.get(asset) or 0)) for asset in (self._base, self._quote)}
         )
 
-    def create_market_order(self, side: Side, qty: Decimal, client_order_id: str) -> OrderReport:
+    def create_market_order(
+        self, side: Side, qty: Decimal, client_order_id: str, *, max_cost: Decimal | None = None
+    ) -> OrderReport:
         params = {"clientOrderId": client_order_id}
+        what = f"placing {side} {qty} {self.symbol} (client id {client_order_id})"
         try:
-            # price=None: with a price CCXT turns a market buy into a quoteOrderQty order.
             with localcontext():
-                order = self._exchange.create_order(
-                    self.symbol, "market", side.lower(), str(qty), None, params
-                )
-        except ccxt.NetworkError as error:
-            raise OrderOutcomeUnknown(
-                f"no answer placing {side} {qty} {self.symbol} (client id {client_order_id}): "
-                f"{scrub(str(error))}"
-            ) from None
+                if side == "BUY" and max_cost is not None:  # quoteOrderQty: spend at most this
+                    order = self._exchange.create_market_buy_order_with_cost(
+                        self.symbol, str(max_cost), params
+                    )
+                else:  # price=None: with a price CCXT turns a market buy into quoteOrderQty
+                    order = self._exchange.create_order(
+                        self.symbol, "market", side.lower(), str(qty), None, params
+                    )
+        except REFUSALS as error:
+            raise translate(error, what) from None
         except ccxt.BaseError as error:
-            raise translate(error, f"placing {side} {qty} {self.symbol}") from None
+            # Timeouts, dropped connections, 5xx, -1000/-1006/-1007 and anything unclassified:
+            # the venue may have executed the order, so its outcome is unknown, not refused.
+            raise OrderOutcomeUnknown(
+                f"no clear answer {what}: {scrub(f'{type(error).__name__}: {error}')}"
+            ) from None
         return self._report(order)
 
     def find_order(self, client_order_id: str) -> OrderReport | None:

@@ -71,7 +71,9 @@ class PaperVenue:
     def account(self) -> AccountState:
         return AccountState(dict(self._balances))
 
-    def create_market_order(self, side: Side, qty: Decimal, client_order_id: str) -> OrderReport:
+    def create_market_order(
+        self, side: Side, qty: Decimal, client_order_id: str, *, max_cost: Decimal | None = None
+    ) -> OrderReport:
         existing = self.find_order(client_order_id)
         if existing is not None:
             return existing
@@ -82,6 +84,8 @@ class PaperVenue:
         direction = 1 if side == "BUY" else -1
         raw_price = self._pricer.fill_price(side, qty) * (1 + direction * self._slippage)
         price = self.rules.round_price(raw_price)
+        if side == "BUY" and max_cost is not None:  # sized in the quote asset, as Binance does
+            qty = self.rules.round_amount_down(max_cost / price)
         if problems := self.rules.violations(qty, price):
             raise RejectedByRules("; ".join(problems))
         with localcontext() as context:

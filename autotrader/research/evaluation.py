@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from autotrader.db import Database
+from autotrader.db import Database, Sink
 from autotrader.db.models import Experiment, PortfolioSnapshot, Trade
 from autotrader.research.arms import best_arm
 from autotrader.research.metrics import max_drawdown
@@ -89,6 +89,7 @@ def evaluation_due(latest: dict[str, Any] | None, now: datetime, run_start: date
 
 def evaluate_week(
     db: Database,
+    sink: Sink,
     *,
     run_id: str,
     scope: str,
@@ -97,10 +98,11 @@ def evaluate_week(
     latest: dict[str, Any] | None,
     half_life_secs: float,
 ) -> dict[str, Any]:
-    """Summarise the week since the last evaluation and keep it in memory."""
+    """Summarise the week since the last evaluation and note it in memory (through `sink`: a
+    cycle's buffer, so it is committed with the cycle that ran it)."""
     start = period_start(latest, run_start)
     summary = week_summary(
         db, run_id=run_id, scope=scope, start=start, end=now, half_life_secs=half_life_secs
     )
-    note(db, evaluation_key(scope), summary, now)
+    note(sink, evaluation_key(scope), summary, now)
     return summary

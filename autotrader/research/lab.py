@@ -102,11 +102,13 @@ class Lab:
         )
         return ResearchView(posteriors, best)
 
-    def weekly(self, now: datetime) -> dict[str, Any] | None:
-        """The latest weekly evaluation, after running a new one when a week has passed."""
+    def weekly(self, audit: AuditBuffer, now: datetime) -> dict[str, Any] | None:
+        """The latest weekly evaluation, after running a new one when a week has passed (noted
+        with the cycle's commit)."""
         if evaluation_due(self._evaluation, now, self._run_start):
             self._evaluation = evaluate_week(
                 self._db,
+                audit,
                 run_id=self._run_id,
                 scope=self._scope,
                 now=now,
@@ -116,10 +118,15 @@ class Lab:
             )
         return self._evaluation
 
+    def tried(self, view: ResearchView, plan: Plan, proposal: Proposal) -> Recorded:
+        """What a cycle tries: the arm its proposal follows, and whether that explores."""
+        arm = arm_of(followed_strategy(plan, proposal))
+        return Recorded(arm, arm != view.best)
+
     def record(
         self,
         audit: AuditBuffer,
-        view: ResearchView,
+        tried: Recorded,
         *,
         trace_id: str,
         now: datetime,
@@ -129,13 +136,12 @@ class Lab:
         executed: bool,
         long_now: bool,
         teaches: bool,
-    ) -> Recorded:
+    ) -> None:
         """Record the proposal as an experiment of the strategy it followed (unless it is a
-        fallback, which teaches nothing) and say what the cycle tried."""
-        strategy = followed_strategy(plan, proposal)
-        tried = Recorded(arm_of(strategy), view.best != arm_of(strategy))
+        fallback, which teaches nothing)."""
         if not teaches:
-            return tried
+            return
+        strategy = followed_strategy(plan, proposal)
         horizon = timedelta(
             seconds=self._settings.timeframe_seconds * self._settings.experiment_horizon_candles
         )
@@ -160,7 +166,6 @@ class Lab:
                 due_ts=now + horizon,
             ),
         )
-        return tried
 
     def measure(self, audit: AuditBuffer, now: datetime) -> None:
         """Outcomes due by now, folded into the posteriors with the cycle's commit (the next

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import io
 import json
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -63,21 +61,6 @@ def job_settings(job: Job) -> Settings:
     )
 
 
-@contextlib.contextmanager
-def _only_writer(job: Job) -> Iterator[None]:
-    """One process per job database: a second one (an orphan of a killed sweep, a second
-    sweep on the same folder) is refused instead of writing beside the first."""
-    lock = Path(job.db_path).with_suffix(".lock")
-    with lock.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RuntimeError(
-                f"{lock} is held by another process running this job; wait for it or stop it"
-            ) from None
-        yield
-
-
 def _finished_run(path: Path) -> str | None:
     """The run in the job's database that is DONE, if any (a job database holds one replay)."""
     if not path.exists():
@@ -110,14 +93,13 @@ def run_job(job: Job) -> Summary:
     began = time.perf_counter()
     try:
         Path(job.db_path).parent.mkdir(parents=True, exist_ok=True)
-        with _only_writer(job):
-            run_id = _replay(job)
-            summary = summarize_job(job, run_id)
-            summary["wall_secs"] = round(time.perf_counter() - began, 3)
-            temporary = job.result_path.with_suffix(".json.tmp")
-            temporary.write_text(json.dumps(summary))
-            temporary.replace(job.result_path)  # a finished job is a whole file or none
-            return summary
+        run_id = _replay(job)  # run_agent holds the database's writer lock: one process a job
+        summary = summarize_job(job, run_id)
+        summary["wall_secs"] = round(time.perf_counter() - began, 3)
+        temporary = job.result_path.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(summary))
+        temporary.replace(job.result_path)  # a finished job is a whole file or none
+        return summary
     except BaseException as error:
         if isinstance(error, KeyboardInterrupt | SystemExit):
             error = JobInterrupted("interrupted; run the sweep again to resume it")

@@ -13,14 +13,14 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import bindparam
+from sqlalchemy import Connection, bindparam, update
 from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 
 from autotrader.config import split_symbol
-from autotrader.db import Database, Sink
+from autotrader.db import Database, Row, Sink, Writer
 from autotrader.db.models import Decision, Order, PortfolioSnapshot, Run, Trade
 from autotrader.db.types import decimal_to_text
 from autotrader.exchange.accounting import Books
@@ -60,8 +60,7 @@ def log_decision(
     )
 
 
-def log_trade(
-    db: Database,
+def trade_row(
     *,
     ts: datetime,
     symbol: str,
@@ -76,8 +75,8 @@ def log_trade(
     client_order_id: str | None = None,
     trace_id: str | None = None,
     run_id: str | None = None,
-) -> Trade:
-    """Book a fill once. A used idempotency key returns the existing row unchanged."""
+) -> Row:
+    """A fill as a trades row, to be added once (its idempotency key is unique)."""
     values = {
         "ts_utc": ts,
         "symbol": symbol,
@@ -93,23 +92,14 @@ def log_trade(
         "status": status,
         "run_id": run_id,
     }
-    db.insert_once(Trade, values)
-    booked = trade_by_key(db, idempotency_key)
-    assert booked is not None, "the trade was just inserted or already there"
-    return booked
+    return Trade, values
 
 
-def log_fill(
-    db: Database,
-    report: OrderReport,
-    *,
-    idempotency_key: str,
-    trace_id: str | None,
-    run_id: str | None,
-) -> Trade:
-    """Book what a venue reports for an order (once: see log_trade)."""
-    return log_trade(
-        db,
+def fill_row(
+    report: OrderReport, *, idempotency_key: str, trace_id: str | None, run_id: str | None
+) -> Row:
+    """What a venue reports for an order, as a trades row."""
+    return trade_row(
         ts=report.ts,
         symbol=report.symbol,
         side=report.side,
@@ -124,6 +114,15 @@ def log_fill(
         run_id=run_id,
         status="FILLED" if report.status == "FILLED" else "PARTIAL",
     )
+
+
+def log_trade(db: Database, **fields: Any) -> Trade:
+    """Book a fill once, now. A used idempotency key returns the existing row unchanged."""
+    row = trade_row(**fields)
+    db.write([], once=[row])
+    booked = trade_by_key(db, row[1]["idempotency_key"])
+    assert booked is not None, "the trade was just inserted or already there"
+    return booked
 
 
 def trade_by_key(db: Database, idempotency_key: str) -> Trade | None:
@@ -180,7 +179,15 @@ SCOPE_TRADES_AFTER = (
     select_columns(
         *(
             col(c)
-            for c in (Trade.id, Trade.side, Trade.qty, Trade.price, Trade.fee, Trade.fee_asset)
+            for c in (
+                Trade.id,
+                Trade.side,
+                Trade.qty,
+                Trade.price,
+                Trade.fee,
+                Trade.fee_asset,
+                Trade.client_order_id,
+            )
         )
     )
     .where(
@@ -192,8 +199,7 @@ SCOPE_TRADES_AFTER = (
 )
 
 
-def record_order_intent(
-    db: Database,
+def intent_row(
     *,
     ts: datetime,
     symbol: str,
@@ -202,8 +208,9 @@ def record_order_intent(
     client_order_id: str,
     idempotency_key: str,
     trace_id: str | None,
-) -> Order:
-    """Persist an order's client id before the venue sees it; returns the existing row if any."""
+    max_cost: Decimal | None = None,
+) -> Row:
+    """An order's intent as an orders row: NEW, persisted before the venue may see it."""
     values = {
         "created_ts": ts,
         "updated_ts": ts,
@@ -213,12 +220,33 @@ def record_order_intent(
         "client_order_id": client_order_id,
         "idempotency_key": idempotency_key,
         "trace_id": trace_id,
-        "status": "PENDING",
+        "status": "NEW",
+        "max_cost": max_cost,
+        "sends": 0,
     }
-    db.insert_once(Order, values)
-    order = order_by_client_id(db, client_order_id)
+    return Order, values
+
+
+def record_order_intent(db: Database, **fields: Any) -> Order:
+    """Persist an order's intent now; returns the existing row if there is one."""
+    row = intent_row(**fields)
+    db.write([], once=[row])
+    order = order_by_client_id(db, row[1]["client_order_id"])
     assert order is not None, "the order was just inserted or already there"
     return order
+
+
+def decisions_of(db: Database, trace_id: str) -> Sequence[Decision]:
+    """One cycle's decisions, in the order they were made."""
+    query = select(Decision).where(Decision.trace_id == trace_id).order_by(col(Decision.id))
+    with db.session() as session:
+        return session.exec(query).all()
+
+
+def order_of_trace(db: Database, trace_id: str) -> Order | None:
+    """The order a cycle decided on, if it decided on one."""
+    with db.session() as session:
+        return session.exec(select(Order).where(Order.trace_id == trace_id)).first()
 
 
 def order_by_client_id(db: Database, client_order_id: str) -> Order | None:
@@ -226,27 +254,59 @@ def order_by_client_id(db: Database, client_order_id: str) -> Order | None:
         return session.exec(select(Order).where(Order.client_order_id == client_order_id)).first()
 
 
-def mark_order(
-    db: Database,
+OrderStatus = Literal["PENDING", "FILLED", "REJECTED", "UNKNOWN"]
+
+
+def order_update(
     client_order_id: str,
-    status: Literal["FILLED", "REJECTED", "UNKNOWN"],
+    status: OrderStatus,
     ts: datetime,
     *,
     venue_order_id: str | None = None,
     error: str | None = None,
+    sent: bool = False,
+) -> Writer:
+    """A writer that sets an order's status (and counts a send when `sent`)."""
+    values: dict[str, Any] = {"status": status, "updated_ts": ts, "error": error}
+    if venue_order_id is not None:
+        values["venue_order_id"] = venue_order_id
+    if sent:
+        values["sends"] = col(Order.sends) + 1
+    statement = update(Order).where(col(Order.client_order_id) == client_order_id).values(values)
+
+    def write(connection: Connection) -> None:
+        connection.execute(statement)
+
+    return write
+
+
+def mark_order(
+    db: Database,
+    client_order_id: str,
+    status: OrderStatus,
+    ts: datetime,
+    *,
+    venue_order_id: str | None = None,
+    error: str | None = None,
+    sent: bool = False,
 ) -> None:
-    with db.session() as session:
-        order = session.exec(select(Order).where(Order.client_order_id == client_order_id)).one()
-        order.status, order.updated_ts = status, ts
-        order.venue_order_id = venue_order_id or order.venue_order_id
-        order.error = error
-        session.add(order)
+    """Set an order's status now, in its own transaction."""
+    db.write(
+        [],
+        [
+            order_update(
+                client_order_id, status, ts, venue_order_id=venue_order_id, error=error, sent=sent
+            )
+        ],
+    )
 
 
 def unsettled_orders(db: Database) -> Sequence[Order]:
-    """Orders whose outcome the ledger does not know yet (PENDING or UNKNOWN)."""
+    """Orders whose outcome the ledger does not know yet (NEW, PENDING or UNKNOWN)."""
     query = (
-        select(Order).where(col(Order.status).in_(["PENDING", "UNKNOWN"])).order_by(col(Order.id))
+        select(Order)
+        .where(col(Order.status).in_(["NEW", "PENDING", "UNKNOWN"]))
+        .order_by(col(Order.id))
     )
     with db.session() as session:
         return session.exec(query).all()

@@ -7,6 +7,7 @@ trades of the same account (a memory scope), folded in order: one source for eve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Literal
 
@@ -18,13 +19,15 @@ from autotrader.exchange.base import AccountState
 from autotrader.exchange.rules import MarketRules
 from autotrader.tools.cap import CapRule
 from autotrader.tools.ledger import SCOPE_TRADES_AFTER
+from autotrader.tools.trade import Fill
 
 ZERO = Decimal(0)
 
 
 class LedgerBooks:
     """Average-cost books of the traded position, from the ledger's trades of one scope; each
-    read folds only the trades booked since the last one."""
+    read folds only the trades booked since the last one. Fills not committed yet (a cycle's
+    own, before its commit) can be folded in on top of a read."""
 
     def __init__(self, db: Database, symbol: str, scope: str) -> None:
         self._db = db
@@ -33,17 +36,30 @@ class LedgerBooks:
         self._quote = split_symbol(symbol)[1]
         self._books = Books(ZERO, ZERO, ZERO, ZERO)
         self._folded_id = 0
+        self._folded_orders: set[str] = set()
 
-    def current(self) -> Books:
+    def current(self, pending: Sequence[Fill] = ()) -> Books:
         rows = self._db.read(
             SCOPE_TRADES_AFTER, symbol=self._symbol, after_id=self._folded_id, scope=self._scope
         )
-        for trade_id, side, qty, price, fee, fee_asset in rows:
-            taken: Literal["BUY", "SELL"] = "BUY" if side == "BUY" else "SELL"
-            in_quote = fee_asset == self._quote
-            self._books = apply_fill(self._books, taken, qty, price, fee, in_quote)
+        for trade_id, side, qty, price, fee, fee_asset, client_order_id in rows:
+            self._books = self._fold(self._books, side, qty, price, fee, fee_asset)
             self._folded_id = trade_id
-        return self._books
+            if client_order_id:
+                self._folded_orders.add(client_order_id)
+        books = self._books
+        for fill in pending:
+            if fill.client_order_id not in self._folded_orders:
+                books = self._fold(
+                    books, fill.side, fill.filled_qty, fill.price, fill.fee, fill.fee_asset
+                )
+        return books
+
+    def _fold(
+        self, books: Books, side: str, qty: Decimal, price: Decimal, fee: Decimal, fee_asset: str
+    ) -> Books:
+        taken: Literal["BUY", "SELL"] = "BUY" if side == "BUY" else "SELL"
+        return apply_fill(books, taken, qty, price, fee, fee_asset == self._quote)
 
 
 def holds_position(account: AccountState, rules: MarketRules, price: Decimal) -> bool:

@@ -1,10 +1,14 @@
 """The trade tool: market orders that are placed at most once, within the rules and the cap.
 
-`place_market_order` quantizes to the step, enforces minNotional and (in real mode) the deposit
-cap before anything is sent, persists the client order id, then sends. The same idempotency key
-never makes a second order: the ledger and then the venue (by client id) are asked first. After a
-timeout the outcome is unknown, not failed: the order is looked up, never blindly resent.
-Everything that reaches the caller is a TradeError subclass.
+An order goes in two steps. `intend` quantizes to the step and enforces minNotional and (in real
+mode) the deposit cap before anything is written; its intent row (NEW) is committed with the
+cycle's decisions. `execute` marks it sent (PENDING), sends it, and writes what came of it (the
+trade and the order's final status) to the caller's sink, committed with the cycle's last rows.
+The same idempotency key never makes a second order: the ledger and then the venue (by client
+id) are asked first; an intent found PENDING after a crash is looked up and resent at most once.
+An error after which the venue may have executed the order is looked up, never taken as a
+refusal. In real mode a buy is sized in the quote asset (at most its approved notional), so no
+fill can take exposure past the cap. Everything that reaches the caller is a TradeError.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
+from decimal import ROUND_DOWN, Decimal
+from typing import Any, NoReturn
 
 from tenacity import (
     Retrying,
@@ -24,8 +28,8 @@ from tenacity import (
 
 from autotrader.clock import Clock
 from autotrader.config import split_symbol
-from autotrader.db import Database
-from autotrader.db.models import Trade
+from autotrader.db import AuditBuffer, Database, Row
+from autotrader.db.models import Order, Trade
 from autotrader.db.types import decimal_to_text
 from autotrader.errors import (
     CapExceeded,
@@ -33,19 +37,24 @@ from autotrader.errors import (
     RejectedByRules,
     TradeError,
     VenueUnavailable,
+    describe,
 )
 from autotrader.exchange.base import OrderReport, Side, Venue
 from autotrader.exchange.ccxt_calls import RetryPolicy
+from autotrader.failpoints import failpoint
 from autotrader.tools.cap import CapRule
 from autotrader.tools.ledger import (
-    log_fill,
+    fill_row,
+    intent_row,
     mark_order,
     order_by_client_id,
-    record_order_intent,
+    order_update,
     trade_by_key,
 )
 
 ORDER_LOOKUP = RetryPolicy(attempts=4, initial_wait=0.5, max_wait=4.0)
+MAX_SENDS = 2  # the first send, and one resend of an intent a crash left unresolved
+QUOTE_QUANTUM = Decimal("0.00000001")  # a quote-sized buy's budget, rounded down to this
 CLIENT_ID_PREFIX = "at"  # Binance: at most 36 characters from [A-Za-z0-9._:/-]
 
 
@@ -75,6 +84,19 @@ class Fill:
     fee_asset: str
 
     @classmethod
+    def from_report(cls, report: OrderReport) -> Fill:
+        """The fill a venue reports."""
+        return cls(
+            report.order_id,
+            report.client_order_id,
+            report.side,
+            report.avg_price,
+            report.filled_qty,
+            report.fee,
+            report.fee_asset,
+        )
+
+    @classmethod
     def of(cls, trade: Trade) -> Fill:
         """The fill a ledger row records."""
         side: Side = "SELL" if trade.side == "SELL" else "BUY"
@@ -86,6 +108,43 @@ class Fill:
             trade.qty,
             trade.fee,
             trade.fee_asset,
+        )
+
+
+@dataclass(frozen=True)
+class OrderIntent:
+    """A checked order, ready to be persisted and sent."""
+
+    side: Side
+    qty: Decimal
+    idempotency_key: str
+    client_order_id: str
+    trace_id: str | None
+    max_cost: Decimal | None  # a BUY sized in the quote asset: spend at most this
+
+    @classmethod
+    def of(cls, order: Order) -> OrderIntent:
+        """The intent an orders row records."""
+        side: Side = "SELL" if order.side == "SELL" else "BUY"
+        return cls(
+            side,
+            order.qty,
+            order.idempotency_key,
+            order.client_order_id,
+            order.trace_id,
+            order.max_cost,
+        )
+
+    def row(self, ts: datetime, symbol: str) -> Row:
+        return intent_row(
+            ts=ts,
+            symbol=symbol,
+            side=self.side,
+            qty=self.qty,
+            client_order_id=self.client_order_id,
+            idempotency_key=self.idempotency_key,
+            trace_id=self.trace_id,
+            max_cost=self.max_cost,
         )
 
 
@@ -108,44 +167,87 @@ class TradeTool:
         self._lookup = lookup
         self._base = split_symbol(venue.symbol)[0]
 
+    def intend(
+        self, side: Side, qty: Decimal, idem_key: str, *, trace_id: str | None = None
+    ) -> OrderIntent:
+        """Quantize and enforce the rules and the cap; raises before anything is written."""
+        rules = self.venue.rules
+        quantity = rules.round_amount_down(qty)
+        price = self.venue.market.last_price()
+        if problems := rules.violations(quantity, price):
+            raise RejectedByRules(f"{side} {qty} {self.venue.symbol}: " + "; ".join(problems))
+        max_cost = None
+        # Only a real-mode order needs the holdings (on a live venue, a balance call).
+        if self.cap.enforced:
+            if problem := self.cap.violation(self.held(), price, side, quantity):
+                raise CapExceeded(problem + "; nothing was sent")
+            if side == "BUY":
+                max_cost = (quantity * price).quantize(QUOTE_QUANTUM, rounding=ROUND_DOWN)
+        return OrderIntent(side, quantity, idem_key, client_order_id(idem_key), trace_id, max_cost)
+
     def place_market_order(
         self, side: Side, qty: Decimal, idem_key: str, *, trace_id: str | None = None
     ) -> Fill:
+        """Intend, persist, send and book one order now (each step in its own commit)."""
         booked = trade_by_key(self._db, idem_key)
         if booked is not None:
             return Fill.of(booked)
-        client_id = client_order_id(idem_key)
-        if order_by_client_id(self._db, client_id) is not None:
-            # A retry of an order already persisted (maybe sent): ask the venue before anything.
-            found = self._look_up(client_id)
-            if found is not None:
-                return self._settle(found, idem_key, trace_id)
-        quantity = self._checked(side, qty)
-        record_order_intent(
-            self._db,
-            ts=self._clock.now(),
-            symbol=self.venue.symbol,
-            side=side,
-            qty=quantity,
-            client_order_id=client_id,
-            idempotency_key=idem_key,
-            trace_id=trace_id,
-        )
+        existing = order_by_client_id(self._db, client_order_id(idem_key))
+        if existing is not None:
+            intent = OrderIntent.of(existing)
+        else:
+            intent = self.intend(side, qty, idem_key, trace_id=trace_id)
+            self._db.write([], once=[intent.row(self._clock.now(), self.venue.symbol)])
+        outcome = AuditBuffer()
         try:
-            report = self.venue.create_market_order(side, quantity, client_id)
+            return self.execute(intent, outcome)
+        finally:
+            outcome.flush(self._db)
+
+    def execute(self, intent: OrderIntent, sink: AuditBuffer) -> Fill:
+        """Send a persisted intent at most once more and resolve it. What came of it (the trade,
+        the order's final status) goes to `sink`, for the caller's commit."""
+        booked = trade_by_key(self._db, intent.idempotency_key)
+        if booked is not None:
+            return Fill.of(booked)
+        cid = intent.client_order_id
+        order = order_by_client_id(self._db, cid)
+        if order is None:
+            raise TradeError(f"order {cid} was never persisted; refusing to send it")
+        if order.status == "REJECTED":
+            raise RejectedByRules(order.error or f"order {cid} was refused")
+        if order.status != "NEW":  # it may be at the venue already: ask before anything
+            found = self._look_up(cid)
+            if found is not None:
+                return self._settle(found, intent, sink)
+            if order.sends >= MAX_SENDS:
+                self._unknown(
+                    cid,
+                    sink,
+                    f"not found by client id after {order.sends} sends; "
+                    "left UNKNOWN for reconciliation (not sent again)",
+                )
+        mark_order(self._db, cid, "PENDING", self._clock.now(), sent=True)
+        failpoint("sent")
+        try:
+            report = self.venue.create_market_order(
+                intent.side, intent.qty, cid, max_cost=intent.max_cost
+            )
         except OrderOutcomeUnknown as unknown:
-            found = self._look_up(client_id)
+            found = self._look_up(cid)
             if found is None:
-                mark_order(self._db, client_id, "UNKNOWN", self._clock.now(), error=str(unknown))
-                raise OrderOutcomeUnknown(
+                self._unknown(
+                    cid,
+                    sink,
                     f"{unknown}; not found by client id after {self._lookup.attempts} lookups, "
-                    "left UNKNOWN for reconciliation (not resent)"
-                ) from None
+                    "left UNKNOWN for reconciliation (not resent)",
+                )
             report = found
-        except TradeError as error:
-            mark_order(self._db, client_id, "REJECTED", self._clock.now(), error=str(error))
+        except TradeError as error:  # a refusal the venue proved
+            sink.then(order_update(cid, "REJECTED", self._clock.now(), error=describe(error)))
             raise
-        return self._settle(report, idem_key, trace_id)
+        failpoint("filled")
+        return self._settle(report, intent, sink)
 
     def cancel_all(self) -> int:
         return self.venue.cancel_all()
@@ -176,20 +278,6 @@ class TradeTool:
             "held_base": decimal_to_text(held),
         }
 
-    def _checked(self, side: Side, qty: Decimal) -> Decimal:
-        """Quantize and enforce rules and cap; raises before anything is persisted or sent."""
-        rules = self.venue.rules
-        quantity = rules.round_amount_down(qty)
-        price = self.venue.market.last_price()
-        if problems := rules.violations(quantity, price):
-            raise RejectedByRules(f"{side} {qty} {self.venue.symbol}: " + "; ".join(problems))
-        # Only a real-mode order needs the holdings (on a live venue, a balance call).
-        if self.cap.enforced and (
-            problem := self.cap.violation(self.held(), price, side, quantity)
-        ):
-            raise CapExceeded(problem + "; nothing was sent")
-        return quantity
-
     def held(self) -> Decimal:
         """The base asset the venue says the account holds."""
         return self.venue.account().held(self._base)
@@ -205,29 +293,38 @@ class TradeTool:
         found: OrderReport | None = retrying(self.venue.find_order, client_id)
         return found
 
-    def _settle(self, report: OrderReport, idem_key: str, trace_id: str | None) -> Fill:
-        """Book what the venue reports: a fill goes to the ledger once; nothing filled is an
-        error the caller sees."""
+    def _unknown(self, cid: str, sink: AuditBuffer, why: str) -> NoReturn:
+        sink.then(order_update(cid, "UNKNOWN", self._clock.now(), error=why))
+        raise OrderOutcomeUnknown(why)
+
+    def _settle(self, report: OrderReport, intent: OrderIntent, sink: AuditBuffer) -> Fill:
+        """Book what the venue reports (to `sink`): a fill goes to the ledger once; nothing
+        filled is a refusal the caller sees."""
         now = self._clock.now()
         if report.filled_qty <= 0:
-            mark_order(
-                self._db,
-                report.client_order_id,
-                "REJECTED",
-                now,
-                venue_order_id=report.order_id,
-                error=f"venue status {report.status}",
-            )
-            raise RejectedByRules(
+            error = (
                 f"the venue filled nothing of order {report.client_order_id} "
                 f"(status {report.status})"
             )
-        trade = log_fill(
-            self._db,
-            report,
-            idempotency_key=idem_key,
-            trace_id=trace_id,
-            run_id=self.run_id,
+            sink.then(
+                order_update(
+                    report.client_order_id,
+                    "REJECTED",
+                    now,
+                    venue_order_id=report.order_id,
+                    error=error,
+                )
+            )
+            raise RejectedByRules(error)
+        sink.append_once(
+            fill_row(
+                report,
+                idempotency_key=intent.idempotency_key,
+                trace_id=intent.trace_id,
+                run_id=self.run_id,
+            )
         )
-        mark_order(self._db, report.client_order_id, "FILLED", now, venue_order_id=report.order_id)
-        return Fill.of(trade)
+        sink.then(
+            order_update(report.client_order_id, "FILLED", now, venue_order_id=report.order_id)
+        )
+        return Fill.from_report(report)
