@@ -20,8 +20,9 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
@@ -31,6 +32,7 @@ from autotrader.sweep.plan import Job
 Summary = dict[str, Any]
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 WORKER_DEATHS_ALLOWED = 1  # a job whose worker died is tried once more, then reported failed
+STOP_GRACE_SECS = 10.0  # for running replays to reach the end of their cycle on Ctrl-C
 
 
 class Backend(Protocol):
@@ -44,21 +46,43 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+# Process-wide flags, as signals are: this process is a pool worker; it is running a job; and
+# Ctrl-C reached it (or a replay stopped on it), so it starts no further job.
+_POOL_WORKER = threading.Event()
+_IN_JOB = threading.Event()
+_INTERRUPTED = threading.Event()
+
+
+def _on_interrupt(signum: int, frame: object) -> None:
+    """Ctrl-C in a pool worker outside the replay loop (which handles its own signals)."""
+    _INTERRUPTED.set()
+    if _IN_JOB.is_set():  # booting or summarizing: the job ends as interrupted, resumable
+        raise KeyboardInterrupt
+
+
 def run_in_worker(job: Job) -> Summary:
     """The task body for every backend: the replay code is imported here, in the worker."""
     from autotrader.sweep.job import run_job
 
+    if _INTERRUPTED.is_set():
+        return {"job_id": job.job_id, "error": "interrupted before it started; run it again"}
+    _IN_JOB.set()
     try:
-        return run_job(job)
+        summary = run_job(job)
+        if str(summary.get("error", "")).startswith("JobInterrupted"):
+            _INTERRUPTED.set()
+        return summary
     finally:
-        # asyncio leaves SIGINT raising KeyboardInterrupt after a run; an idle worker ignores
-        # Ctrl-C (the sweep handles it) instead of dying with a traceback.
-        with contextlib.suppress(ValueError):  # not the main thread: not ours to change
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _IN_JOB.clear()
+        # asyncio leaves SIGINT raising KeyboardInterrupt after a run: an idle pool worker
+        # notes Ctrl-C (the sweep handles it) instead of dying with a traceback.
+        if _POOL_WORKER.is_set():
+            signal.signal(signal.SIGINT, _on_interrupt)
 
 
 def _init_worker() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _POOL_WORKER.set()
+    signal.signal(signal.SIGINT, _on_interrupt)
     with contextlib.suppress(OSError, AttributeError):  # Linux only; elsewhere orphans finish
         # When the parent dies (a killed sweep), SIGTERM this worker: its replay stops after
         # the cycle, as with Ctrl-C, and is resumed by the next run of the sweep.
@@ -88,6 +112,7 @@ class ProcessPool:
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(["autotrader.sweep.job"])
         self._pool = self._new_pool()
+        self._futures: list[Future[Summary]] = []
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.workers, mp_context=self._context, initializer=_init_worker)
@@ -103,6 +128,7 @@ class ProcessPool:
             futures: dict[Future[Summary], Job] = {
                 self._pool.submit(run_in_worker, job): job for job in queue
             }
+            self._futures = list(futures)
             queue = []
             for future in as_completed(futures):
                 job = futures[future]
@@ -120,12 +146,18 @@ class ProcessPool:
                 self._pool = self._new_pool()
 
     def stop(self) -> None:
-        """Ask running replays to stop after their cycle (SIGTERM), then wait for them."""
-        processes = getattr(self._pool, "_processes", None) or {}  # no public API for this
-        for process in list(processes.values()):
-            with contextlib.suppress(OSError, ValueError):
-                process.terminate()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Running replays stop after their cycle. Ctrl-C in a terminal reaches the workers
+        too, and their replays stop by themselves; a signal to the sweep alone does not, so
+        after a grace period the workers are asked (SIGTERM). A second signal to a replay would
+        end it at once, which is why they are not asked straight away."""
+        running = [future for future in self._futures if not future.done()]
+        self._pool.shutdown(wait=False, cancel_futures=True)  # nothing new starts
+        if wait(running, timeout=STOP_GRACE_SECS).not_done:
+            processes = getattr(self._pool, "_processes", None) or {}  # no public API for this
+            for process in list(processes.values()):
+                with contextlib.suppress(OSError, ValueError):
+                    process.terminate()
+        self._pool.shutdown(wait=True)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

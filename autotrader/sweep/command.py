@@ -29,6 +29,9 @@ def sweep_command(
         outcome = execute(jobs, backend, folder, console)
     finally:
         backend.close()
+    if outcome.interrupted:
+        console.print(Text(f"interrupted; run the same command again to resume ({spec_path})"))
+        return 130
     print_summary(outcome.rows, console)
     console.print(
         Text(
@@ -37,6 +40,4 @@ def sweep_command(
             f"{outcome.failed} failed; results in {folder / RESULTS_FILE}"
         )
     )
-    if outcome.interrupted:
-        return 130
     return 1 if outcome.failed else 0

@@ -125,7 +125,7 @@ def _curve(equity: list[Point], start: datetime, until: datetime) -> list[tuple[
     step = timedelta(hours=1) if until - start <= timedelta(days=2) else timedelta(days=1)
     curve: list[tuple[str, float]] = []
     mark, index, first = start + step, 0, equity[0].value
-    while mark <= until + step and index < len(equity):
+    while mark < until + step:  # the last mark is the window's end
         while index + 1 < len(equity) and equity[index + 1].ts <= mark:
             index += 1
         curve.append((min(mark, until).isoformat(), equity[index].value / first - 1))
