@@ -19,7 +19,7 @@ import pytest
 from rich.console import Console
 
 from autotrader.sweep.backends import InProcess
-from autotrader.sweep.job import exposure_matched, mean_exposure
+from autotrader.sweep.job import exposure_matched, job_settings, mean_exposure
 from autotrader.sweep.plan import Job, plan_jobs
 from autotrader.sweep.report import write_sweep_report
 from autotrader.sweep.results import build_rows, read_rows, write_rows
@@ -198,3 +198,13 @@ def test_the_sweep_report_has_a_table_per_window_a_winner_and_two_charts(tmp_pat
     assert "agent (base)" in text and "hold (base)" in text  # w1's and w2's winners
     assert (out / "returns.png").stat().st_size > 10_000
     assert (out / "regret.png").stat().st_size > 10_000
+
+
+def test_a_sweep_only_replays_whatever_mode_the_environment_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODE", "real")
+    monkeypatch.setenv("FEED", "live")
+    _, jobs = _plan(tmp_path, "[]", "2025-09-20T02:00")
+    settings = job_settings(jobs[0])
+    assert (settings.mode, settings.resolved_feed) == ("paper", "replay")

@@ -58,6 +58,8 @@ def job_settings(job: Job) -> Settings:
         symbol=job.symbol,
         timeframe=job.timeframe,
         seed=job.seed,
+        mode="paper",  # a sweep only ever replays, whatever MODE the environment holds
+        feed="replay",
     )
 
 

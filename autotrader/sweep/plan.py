@@ -83,8 +83,8 @@ def _configs(spec: SweepSpec) -> list[tuple[str, dict[str, Scalar]]]:
 
 
 def _settings(spec_path: Path, where: str, **values: object) -> Settings:
-    try:
-        return load_settings(env_file=None, **values)
+    try:  # a sweep only ever replays, whatever MODE the environment holds
+        return load_settings(env_file=None, **values, mode="paper", feed="replay")
     except ConfigError as error:
         raise ConfigError(f"sweep spec {spec_path}: {where}: {error}") from None
 
