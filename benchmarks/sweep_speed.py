@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import io
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -42,6 +43,17 @@ def _sweep(folder: Path, backend: Backend, seeds: list[int], until: str) -> Swee
     spec.write_text(SPEC.format(name=folder.name, seeds=seeds, until=until))
     jobs = plan_jobs(load_spec(spec), spec, data_dir(None), folder / "out")
     return execute(jobs, backend, folder / "out", Console(file=io.StringIO()))
+
+
+def _cpu(outcome: SweepOutcome) -> float:
+    return sum(float(row["cpu_secs"] or 0) for row in outcome.rows)
+
+
+def _cpu_share(outcome: SweepOutcome, workers: int) -> float:
+    """The jobs' CPU time over the workers' wall time: 100% when each worker had a core to
+    itself; less when other processes on the machine took their share. Cycles per CPU-second
+    equal for 1 and 2 workers means the workers do not slow each other down."""
+    return _cpu(outcome) / (outcome.wall_secs * workers) if outcome.wall_secs else 0.0
 
 
 def _overhead(outcome: SweepOutcome, workers: int) -> float:
@@ -79,7 +91,9 @@ def main() -> None:
     one, two = throughput[1], throughput[2]
     speedup = two.cycles_per_sec / one.cycles_per_sec if one.cycles_per_sec else 0.0
     table = Table(title="make bench: sweep throughput (4 replays x 2 days, bundled 5m candles)")
-    for heading in ("workers", "jobs", "cycles", "wall (s)", "cycles/s", "vs 1 worker", "target"):
+    headings = ("workers", "jobs", "cycles", "wall (s)", "cycles/s", "vs 1 worker", "target",
+                "CPU share per worker", "cycles per CPU-s")  # fmt: skip
+    for heading in headings:
         table.add_column(heading, justify="right")
     verdict = "met" if speedup >= TARGET_SPEEDUP else "NOT met"
     for workers, outcome in throughput.items():
@@ -91,8 +105,14 @@ def main() -> None:
             f"{outcome.cycles_per_sec:.1f}",
             "1.00x" if workers == 1 else f"{speedup:.2f}x",
             "" if workers == 1 else f">= {TARGET_SPEEDUP}x: {verdict}",
+            f"{_cpu_share(outcome, workers):.0%}",
+            f"{outcome.cycles_run / max(1e-9, _cpu(outcome)):.1f}",
         )
     console.print(table)
+    console.print(
+        f"load average when done: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on "
+        f"{os.cpu_count()} cores (a CPU share under 100% means other processes took the rest)"
+    )
     overhead = Table(title="per-job overhead, 8 one-hour replays on 2 workers")
     for heading in ("backend", "wall (s)", "per job (s)", "overhead per job (ms)", "start (s)"):
         overhead.add_column(heading, justify="left" if heading == "backend" else "right")

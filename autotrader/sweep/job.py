@@ -92,12 +92,13 @@ def _replay(job: Job) -> str:
 
 def run_job(job: Job) -> Summary:
     """Run (or resume, or only summarize) one job; its summary, or {'error': one line}."""
-    began = time.perf_counter()
+    began, began_cpu = time.perf_counter(), time.process_time()
     try:
         Path(job.db_path).parent.mkdir(parents=True, exist_ok=True)
         run_id = _replay(job)  # run_agent holds the database's writer lock: one process a job
         summary = summarize_job(job, run_id)
         summary["wall_secs"] = round(time.perf_counter() - began, 3)
+        summary["cpu_secs"] = round(time.process_time() - began_cpu, 3)  # this process's CPU
         temporary = job.result_path.with_suffix(".json.tmp")
         temporary.write_text(json.dumps(summary))
         temporary.replace(job.result_path)  # a finished job is a whole file or none

@@ -22,12 +22,12 @@ COLUMNS = [
     "config", "settings", "seed", "planner", "cycles", "return", "buy_hold",
     "exposure_matched_buy_hold", "mean_exposure", "max_drawdown", "sharpe", "trades", "fees",
     "best_arm", "best_arm_return", "regret", "best_arm_share_first_quarter",
-    "best_arm_share_last_quarter", "wall_secs",
+    "best_arm_share_last_quarter", "wall_secs", "cpu_secs",
 ]  # fmt: skip
 NUMBERS = {
     "cycles", "return", "buy_hold", "exposure_matched_buy_hold", "mean_exposure", "max_drawdown",
     "sharpe", "trades", "fees", "best_arm_return", "regret", "best_arm_share_first_quarter",
-    "best_arm_share_last_quarter", "wall_secs", "seed",
+    "best_arm_share_last_quarter", "wall_secs", "cpu_secs", "seed",
 }  # fmt: skip
 Row = dict[str, Any]
 
