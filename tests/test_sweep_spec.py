@@ -111,5 +111,6 @@ def test_the_repository_specs_are_valid_and_plan() -> None:
         path = REPO_ROOT / "sweeps" / f"{name}.toml"
         jobs = plan_jobs(load_spec(path), path, REPO_ROOT / "no-such-folder", REPO_ROOT / "x")
         assert jobs and len({job.job_id for job in jobs}) == len(jobs)
-    dev = load_spec(REPO_ROOT / "sweeps" / "dev.toml")
-    assert dev.seeds == [1, 2, 3] and dev.baselines == "all" and len(dev.data) == 5
+    for name in ("dev", "dev-quick"):  # over ../shared/data: checked here without it
+        dev = load_spec(REPO_ROOT / "sweeps" / f"{name}.toml")
+        assert dev.seeds == [1, 2, 3] and dev.baselines == "all" and len(dev.data) == 5
