@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
 	&& { echo $$p; break; }; done)
 
-.PHONY: run test lint bench record report clean
+.PHONY: run test test-ray lint bench sweep record report clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ not found on PATH; install it or run make PYTHON=/path/to/python3.11" >&2; exit 2; }
@@ -16,20 +16,33 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
+RAY_STAMP := $(VENV)/.installed-ray
+$(RAY_STAMP): $(STAMP)  # the opt-in Ray extra, for the Ray tests and benchmark
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,ray]'
+	@touch $(RAY_STAMP)
+
 run: $(STAMP)  ## run the agent (defaults: paper mode, bundled real candles, offline model)
 	$(BIN)/python runner.py $(ARGS)
 
-test: $(STAMP)  ## the test suite, offline
-	$(BIN)/python -m pytest $(ARGS)
+test: $(STAMP)  ## the test suite, offline (the Ray backend's tests are in test-ray)
+	$(BIN)/python -m pytest -m "not ray" $(ARGS)
+
+test-ray: $(RAY_STAMP)  ## the sweep on a local Ray (installs the ray extra)
+	$(BIN)/python -m pytest -m ray $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check autotrader runner.py tests benchmarks
 	$(BIN)/ruff format --check autotrader runner.py tests benchmarks
 	$(BIN)/mypy
 
-bench: $(STAMP)  ## speed, memory and learning figures on the bundled data
+bench: $(RAY_STAMP)  ## speed, memory, learning and sweep figures on the bundled data
 	$(BIN)/python -m benchmarks.cycle_speed
 	$(BIN)/python -m benchmarks.learning
+	$(BIN)/python -m benchmarks.sweep_speed
+
+SWEEP_SPEC ?= sweeps/dev.toml
+sweep: $(STAMP)  ## the development sweep over the shared data (about an hour on 2 cores)
+	$(BIN)/python runner.py sweep $(SWEEP_SPEC) $(ARGS)
 
 record: $(STAMP)  ## re-record the whole-cycle OpenAI cassette; needs a real OPENAI_API_KEY
 	@test -n "$$OPENAI_API_KEY" || { echo "error: OPENAI_API_KEY is not set; make record talks to the real API" >&2; exit 2; }

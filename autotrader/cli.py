@@ -4,6 +4,8 @@
                      [--seed N]
     python runner.py trace TRACE_ID [--db PATH]
     python runner.py report [--db PATH] [--out DIR] [--run RUN_ID]
+    python runner.py report --sweep DIR
+    python runner.py sweep SPEC [--out DIR] [--data DIR] [--workers N] [--ray]
     python runner.py doctor [--db PATH]
 
 Heavy imports (the Agents SDK takes ~2 s) happen only once settings are valid, so a bad
@@ -68,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--replay",
         metavar="PATH",
-        help="replay this candle file (timestamp_ms,open,high,low,close,volume; .gz ok)",
+        help="replay this candle file: CSV (timestamp_ms,open,high,low,close,volume; .gz ok) "
+        "or freqtrade's .feather / .json",
     )
     run.add_argument("--seed", type=int, help="fix randomness (default: SEED)")
     parser = Parser(
@@ -90,6 +93,21 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor", help="check settings, database, venue and each model, then exit"
     )
     _common(doctor)
+    report.add_argument("--sweep", metavar="DIR", help="report a sweep's output folder instead")
+    sweep = commands.add_parser(
+        "sweep", help="run a grid of replays (windows x symbols x settings x seeds) in parallel"
+    )
+    sweep.add_argument("spec", help="the sweep spec (TOML), e.g. sweeps/dev.toml")
+    sweep.add_argument("--out", metavar="DIR", help="output folder (default: sweep_NAME)")
+    sweep.add_argument(
+        "--data",
+        metavar="DIR",
+        help="folder the spec's candle files are in (default: $AUTOTRADER_DATA, ../shared/data)",
+    )
+    sweep.add_argument("--workers", type=int, metavar="N", help="parallel jobs (default: cores)")
+    sweep.add_argument(
+        "--ray", action="store_true", help="run on Ray (local, or the cluster at RAY_ADDRESS)"
+    )
     return parser
 
 
@@ -109,13 +127,18 @@ def parse_time(flag: str, text: str | None) -> datetime | None:
 def settings_from(args: argparse.Namespace) -> Settings:
     replay = getattr(args, "replay", None)
     if replay is not None and not Path(replay).is_file():
-        raise ConfigError(f"--replay {replay!r} is not a file; give a CSV (or .csv.gz) of candles")
+        raise ConfigError(
+            f"--replay {replay!r} is not a file; give a candle file (CSV .csv/.csv.gz, or "
+            "freqtrade .feather/.json)"
+        )
     return load_settings(db_path=args.db, seed=getattr(args, "seed", None), replay_path=replay)
 
 
 def main(argv: Sequence[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if args.command == "sweep":
+            return _sweep(args)
         settings = settings_from(args)
         command = args.command or "run"
         if command == "trace":
@@ -151,6 +174,10 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     if hours is not None and not (0 < hours <= MAX_HOURS):  # also refuses nan and inf
         raise ConfigError(f"--hours {hours} must be positive, and at most {MAX_HOURS} (ten years)")
     start, until = parse_time("--from", args.start), parse_time("--until", args.until)
+    if settings.resolved_feed == "replay":  # refuse bad data and spans before the heavy imports
+        from autotrader.core.replay import load_replay, replay_span
+
+        replay_span(load_replay(settings), start, until, hours)
     from rich.console import Console
 
     from autotrader.core.boot import RunOptions, run_agent
@@ -180,8 +207,22 @@ def _doctor(settings: Settings) -> int:
     return asyncio.run(run_doctor(settings, Console()))
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers {args.workers} must be at least 1")
+    from autotrader.sweep.command import sweep_command
+
+    return sweep_command(Path(args.spec), args.out, args.data, args.workers, use_ray=args.ray)
+
+
 def _report(settings: Settings, args: argparse.Namespace) -> int:
     from rich.console import Console
+
+    if args.sweep is not None:
+        from autotrader.sweep.report import sweep_console, write_sweep_report
+
+        write_sweep_report(Path(args.sweep), sweep_console())
+        return 0
 
     from autotrader.research.report import write_report
 

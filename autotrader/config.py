@@ -150,6 +150,17 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL such as http://localhost:11434/v1")
         return value
 
+    @field_validator("replay_path", mode="before")
+    @classmethod
+    def _replay_path_is_a_file(cls, value: Any) -> Any:
+        if value is not None and not str(value).strip():
+            raise ValueError("is empty; give a candle file, or unset it for the bundled data")
+        if value is not None and not Path(value).is_file():
+            raise ValueError(
+                "is not a file; give a candle file (CSV .csv/.csv.gz, or freqtrade .feather/.json)"
+            )
+        return value
+
     @field_validator("db_path")
     @classmethod
     def _db_path_is_writable(cls, value: Path) -> Path:
@@ -283,16 +294,29 @@ def _edits(a: str, b: str) -> int:
     return previous[-1]
 
 
+# Empty means unset, except where unset silently means something else the user did not ask for
+# (another candle file, another database): there an empty value is refused by name.
+EMPTY_IS_A_MISTAKE = {"REPLAY_PATH": "a candle file", "DB_PATH": "a database file"}
+
+
 def check_names(env_file: str | None, environ: Mapping[str, str]) -> None:
     """ConfigError for a key in `.env` that is no setting, or an environment variable that is a
-    slip of one: either would be silently ignored."""
+    slip of one: either would be silently ignored. Also for an empty REPLAY_PATH or DB_PATH."""
     names = setting_names()
+    given = dict(environ)
     if env_file and Path(env_file).is_file():
-        for key in dotenv_values(env_file):
+        from_file = dotenv_values(env_file)
+        for key in from_file:
             if key.upper() not in names:
                 hint = closest_setting(key)
                 fix = f"did you mean {hint}?" if hint else "see .env.example for the settings"
                 raise ConfigError(f"unknown setting {key} in {env_file}; {fix}")
+        given = {**{k: v or "" for k, v in from_file.items()}, **given}
+    for key, what in EMPTY_IS_A_MISTAKE.items():
+        if key in given and not given[key].strip():
+            raise ConfigError(
+                f"invalid setting {key}='': is empty; give {what}, or remove {key} for the default"
+            )
     for key in environ:
         if (hint := misspelled(key, names)) is not None:
             raise ConfigError(

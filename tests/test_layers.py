@@ -10,8 +10,19 @@ from tests.conftest import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "autotrader"
 # Lowest first. The kernel is config, errors, schemas, clock and db (with the package's data).
-LAYERS = ("kernel", "exchange", "tools", "research", "cycle", "guardrails", "agents", "core", "cli")
-FOLDERS = {"exchange", "tools", "research", "guardrails", "agents", "core"}
+LAYERS = (
+    "kernel",
+    "exchange",
+    "tools",
+    "research",
+    "cycle",
+    "guardrails",
+    "agents",
+    "core",
+    "sweep",
+    "cli",
+)
+FOLDERS = {"exchange", "tools", "research", "guardrails", "agents", "core", "sweep"}
 MODULES = {"cycle": "cycle", "cli": "cli"}
 
 

@@ -20,8 +20,8 @@ from agents import set_trace_processors
 from agents.tracing.processor_interface import TracingExporter
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
-from autotrader.agents.briefs import REGIME_CANDLES
 from autotrader.agents.graph import AgentGraph
 from autotrader.agents.providers import (
     ModelSet,
@@ -35,12 +35,13 @@ from autotrader.config import Settings
 from autotrader.core.console import ConsoleView
 from autotrader.core.orchestrator import Orchestrator, StopRequest
 from autotrader.core.reconcile import LIVE_LOOKBACK, reconcile
+from autotrader.core.replay import load_replay, replay_span
 from autotrader.core.runs import RunState, finish_run, open_cycles, start_or_resume
 from autotrader.cycle import Deps
 from autotrader.db import Database
 from autotrader.db.lock import WriterLock
 from autotrader.db.traces import LocalTraceStore
-from autotrader.errors import ConfigError, ProviderRefused
+from autotrader.errors import ProviderRefused
 from autotrader.exchange.base import FillPricer, MarketData, Venue
 from autotrader.exchange.ccxt_calls import RetryPolicy, call_exchange
 from autotrader.exchange.ccxt_venue import CcxtVenue, build_exchange
@@ -67,21 +68,6 @@ class RunOptions:
     trace_exporter: TracingExporter | None = None  # in place of OpenAI's uploader (tests)
 
 
-def replay_span(feed: ReplayFeed, options: RunOptions, step_secs: int) -> tuple[datetime, datetime]:
-    """Start after enough history for the regime features; end at the data's end at the latest."""
-    first = from_ms(feed.first_close_ms) + timedelta(seconds=step_secs * REGIME_CANDLES)
-    last = from_ms(feed.last_close_ms)
-    start = max(first, options.start) if options.start else first
-    if start >= last:
-        raise ConfigError(
-            f"--from {start:%Y-%m-%d %H:%M} is not inside the replay data; choose a time between "
-            f"{first:%Y-%m-%d %H:%M} and {last:%Y-%m-%d %H:%M} UTC"
-        )
-    # By default the whole file: the bundled month replays in about 35 s on 2 cores.
-    end = options.until or (start + timedelta(hours=options.hours) if options.hours else last)
-    return start, min(end, last)
-
-
 @dataclass
 class Wiring:
     clock: Clock
@@ -89,6 +75,7 @@ class Wiring:
     venue: Venue
     span: tuple[datetime, datetime] | None
     gaps: tuple[str, ...] = ()  # holes in the replayed data, reported at start
+    notes: tuple[str, ...] = ()  # candles set aside, a file that names no market
 
 
 RunFor = Callable[[tuple[datetime, datetime] | None], RunState]
@@ -100,15 +87,14 @@ def wire_market(
     """Clock, feed and venue for the settings, with the run registered (or resumed) in between."""
     if settings.resolved_feed == "replay":
         clock = SimulatedClock(from_ms(0))
-        feed = ReplayFeed.from_file(
-            settings.resolved_replay_path, settings.symbol, settings.timeframe, clock
-        )
-        span = replay_span(feed, options, settings.timeframe_seconds)
+        data = load_replay(settings)  # one-line refusals: market, timeframe, length, span
+        feed = ReplayFeed(settings.symbol, data.candles, data.step_ms, clock, data.gaps)
+        span = replay_span(data, options.start, options.until, options.hours)
         run = run_for(span)
         clock.advance_to(run.resume_at or span[0])
         rules = MarketRules.of(offline_exchange(), settings.symbol)
         venue: Venue = _paper(settings, db, feed, feed, rules, clock, run)
-        return Wiring(clock, feed, venue, span, feed.gaps), run
+        return Wiring(clock, feed, venue, span, data.gaps, data.notes), run
     wall = options.clock or WallClock()
     run = run_for(None)
     if settings.mode == "paper":  # live public data, simulated fills
@@ -231,7 +217,9 @@ async def _run_agent(settings: Settings, options: RunOptions, console: Console) 
     deps = Deps(settings, db, venue, trade, books, clock, run.run_id, run.scope)
     view.banner(banner_fields(settings, model_set, wiring, venue, run))
     for gap in wiring.gaps:
-        view.note(f"data gap: {gap}", level="WARNING")
+        view.note(escape(f"data gap: {gap}"), level="WARNING")
+    for note in wiring.notes:  # file names are text, never markup
+        view.note(escape(f"replay data: {note}"), level="WARNING")
     since = wiring.span[0] if wiring.span else clock.now() - LIVE_LOOKBACK
     open_traces = {row.trace_id for row in open_cycles(db, run.run_id)}
     fixed = reconcile(
