@@ -1,0 +1,315 @@
+"""The JSON API's response shapes (FastAPI documents them on /docs): money and quantities as
+exact decimal strings, ratios as numbers, times as UTC ISO-8601; every list of rows a page."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from autotrader.db.models import Trade
+from autotrader.research import queries
+from autotrader.research.arms import arm_label
+from autotrader.research.metrics import RoundTrip
+from autotrader.research.views import ArmRow, Performance
+
+Item = TypeVar("Item")
+
+
+class PageOut(BaseModel, Generic[Item]):
+    items: list[Item]
+    total: int
+    limit: int
+    offset: int
+
+
+class RunOut(BaseModel):
+    run_id: str
+    state: str  # running | stopped | finished | failed | not responding | starting
+    status: str  # as stored: RUNNING | STOPPED | DONE | FAILED
+    mode: str
+    feed: str
+    symbol: str
+    timeframe: str
+    provider: str
+    models: dict[str, str]
+    seed: int
+    started_at: datetime
+    finished_at: datetime | None
+    sim_start: datetime | None
+    sim_end: datetime | None
+    cycles: int
+    error_cycles: int
+    trades: int
+    last_cycle_ts: datetime | None
+    next_wakeup: datetime | None
+    total_return: float | None
+    buy_and_hold: float | None
+
+
+class StatusOut(BaseModel):
+    """What the pages poll: a new last_cycle_id means there is something new to show."""
+
+    run_id: str | None
+    state: str
+    cycles: int
+    last_cycle_id: int | None
+    last_cycle_ts: datetime | None
+    next_wakeup: datetime | None
+
+
+class PerformanceOut(BaseModel):
+    start: datetime | None
+    end: datetime | None
+    start_equity: Decimal | None
+    final_equity: Decimal | None
+    pnl: Decimal | None
+    total_return: float | None
+    annualised_return: float | None
+    buy_and_hold: float | None
+    mean_exposure: float
+    exposure_matched_buy_and_hold: float | None
+    max_drawdown: float
+    sharpe_hourly_annualised: float | None
+    sortino_hourly_annualised: float | None
+    trades: int
+    fees: Decimal
+    round_trips_closed: int
+    round_trips_won: int
+    realized_pnl: Decimal
+    position: Decimal
+    position_value: Decimal | None
+    last_price: Decimal | None
+
+    @classmethod
+    def of(cls, p: Performance) -> PerformanceOut:
+        return cls(
+            start=p.start,
+            end=p.end,
+            start_equity=p.start_equity,
+            final_equity=p.final_equity,
+            pnl=p.pnl,
+            total_return=p.total_return,
+            annualised_return=p.annualised_return,
+            buy_and_hold=p.buy_and_hold,
+            mean_exposure=p.mean_exposure,
+            exposure_matched_buy_and_hold=p.exposure_matched,
+            max_drawdown=p.max_drawdown,
+            sharpe_hourly_annualised=p.sharpe,
+            sortino_hourly_annualised=p.sortino,
+            trades=p.trades,
+            fees=p.fees,
+            round_trips_closed=p.round_trips,
+            round_trips_won=p.won,
+            realized_pnl=p.realized_pnl,
+            position=p.position,
+            position_value=p.position_value,
+            last_price=p.last_price,
+        )
+
+
+class OverviewOut(BaseModel):
+    run: RunOut
+    performance: PerformanceOut
+    display: dict[str, str]  # the same figures as the overview page writes them
+
+
+class TradeOut(BaseModel):
+    id: int | None
+    ts_utc: datetime
+    side: str
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+    fee_asset: str
+    symbol: str
+    status: str
+    trace_id: str | None
+    client_order_id: str | None
+
+    @classmethod
+    def of(cls, t: Trade) -> TradeOut:
+        return cls.model_validate(t, from_attributes=True)
+
+
+class RoundTripOut(BaseModel):
+    opened: datetime | None
+    closed: datetime | None
+    fills: int
+    qty: Decimal
+    entry_price: Decimal
+    exit_price: Decimal | None
+    fees: Decimal
+    pnl: Decimal
+    net_return: float | None
+
+    @classmethod
+    def of(cls, trip: RoundTrip) -> RoundTripOut:
+        return cls(
+            opened=trip.opened,
+            closed=trip.closed,
+            fills=trip.fills,
+            qty=trip.qty,
+            entry_price=round(trip.entry_price, 2),
+            exit_price=None if trip.exit_price is None else round(trip.exit_price, 2),
+            fees=trip.fees,
+            pnl=trip.pnl,
+            net_return=trip.net_return,
+        )
+
+
+class DecisionOut(BaseModel):
+    agent: str
+    model: str | None
+    payload: dict[str, Any]
+    fallback_reason: str | None
+
+
+class ExperimentOut(BaseModel):
+    id: str
+    arm: str
+    arm_label: str
+    explore: bool
+    hypothesis: str
+    confidence: float
+    action: str
+    executed: bool
+    status: str
+    due_ts: datetime
+    reward: float | None
+    market_return: float | None
+
+
+class CycleOut(BaseModel):
+    id: int | None
+    trace_id: str
+    cycle_ts: datetime
+    status: str
+    plan_mode: str | None
+    arm: str | None
+    arm_label: str | None
+    explore: bool | None
+    action: str | None
+    qty: Decimal | None
+    verdict: str | None
+    executed: bool
+    fill_price: Decimal | None
+    equity: Decimal | None
+    wakeup_secs: int
+    model_calls: int
+    duration_ms: float
+    fallbacks: int
+    guardrail: str | None
+    error: str | None
+    decisions: list[DecisionOut]
+    fills: list[TradeOut]
+    experiment: ExperimentOut | None
+
+    @classmethod
+    def of(cls, detail: queries.CycleDetail) -> CycleOut:
+        c, e = detail.cycle, detail.experiment
+        return cls(
+            **c.model_dump(),
+            arm_label=arm_label(c.arm) if c.arm else None,
+            decisions=[
+                DecisionOut(
+                    agent=d.agent,
+                    model=d.model,
+                    payload=d.payload,
+                    fallback_reason=d.fallback_reason,
+                )
+                for d in detail.decisions.values()
+            ],
+            fills=[TradeOut.of(t) for t in detail.fills],
+            experiment=None
+            if e is None
+            else ExperimentOut(
+                id=e.id,
+                arm=e.arm,
+                arm_label=arm_label(e.arm),
+                explore=e.explore,
+                hypothesis=e.hypothesis,
+                confidence=e.confidence,
+                action=e.action,
+                executed=e.executed,
+                status=e.status,
+                due_ts=e.due_ts,
+                reward=e.reward,
+                market_return=e.market_return,
+            ),
+        )
+
+
+class SpanOut(BaseModel):
+    span_id: str
+    parent_id: str | None
+    depth: int
+    kind: str
+    name: str
+    offset_ms: float | None
+    duration_ms: float | None
+    data: dict[str, Any]
+    error: str | None
+
+
+class TraceOut(BaseModel):
+    trace_id: str
+    workflow_name: str
+    group_id: str | None
+    metadata: dict[str, Any]
+    duration_ms: float | None
+    spans: list[SpanOut]
+
+
+class ArmOut(BaseModel):
+    arm: str
+    label: str
+    experiments: int
+    explored: int
+    measured: int
+    mean_outcome: float | None
+    posterior_mean: float
+    interval_low: float
+    interval_high: float
+
+    @classmethod
+    def of(cls, row: ArmRow) -> ArmOut:
+        return cls(
+            arm=row.arm,
+            label=row.label,
+            experiments=row.experiments,
+            explored=row.explored,
+            measured=row.measured,
+            mean_outcome=row.mean_outcome,
+            posterior_mean=row.posterior_mean,
+            interval_low=row.low,
+            interval_high=row.high,
+        )
+
+
+class ResearchOut(BaseModel):
+    arms: list[ArmOut]
+    weekly_evaluations: list[dict[str, Any]]
+    posterior_paths: dict[str, Any]  # arm -> label and [time, mean, low, high] in bp
+
+
+class SeriesOut(BaseModel):
+    """Chart series as [UTC seconds, value] pairs, at most views.MAX_POINTS each."""
+
+    equity: list[list[float]]
+    hold: list[list[float]]
+    matched: list[list[float]]
+    drawdown: list[list[float]]
+    exposure: list[list[float]]
+    position: list[list[float]]
+    mean_exposure: float
+
+
+class MarketOut(BaseModel):
+    source: str
+    step_secs: int
+    candles: list[list[float]]  # [time, open, high, low, close], at most views.MAX_CANDLES
+    fills: list[dict[str, Any]]
+    position: list[list[float]]

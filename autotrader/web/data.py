@@ -1,0 +1,129 @@
+"""What both the pages and the JSON API serve, assembled once from the query layer: the
+dashboard's read-only handles, a run's overview and performance, and its figures written as a
+person writes them (the overview page shows them and its live updates replace them)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import Request
+
+from autotrader.config import Settings
+from autotrader.db import Database
+from autotrader.exchange.candles import CandleFile
+from autotrader.research import formats, queries
+from autotrader.research.queries import RunOverview
+from autotrader.research.views import Performance, performance
+from autotrader.web.api_models import RunOut, StatusOut
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """The app's read-only handles: the database, the settings it was started with (half-life,
+    cap, quote asset) and the candle file replay runs are shown on."""
+
+    db: Database
+    settings: Settings
+    candles: CandleFile | None
+    candle_path: Path | None
+
+
+def dashboard(request: Request) -> Dashboard:
+    found: Dashboard = request.app.state.dashboard
+    return found
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_out(overview: RunOverview) -> RunOut:
+    run, last = overview.run, overview.last_cycle
+    return RunOut(
+        run_id=run.run_id,
+        state=queries.run_state(overview, now()),
+        status=run.status,
+        mode=run.mode,
+        feed=run.feed,
+        symbol=run.symbol,
+        timeframe=run.timeframe,
+        provider=run.provider,
+        models=json.loads(run.models_json),
+        seed=run.seed,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        sim_start=run.sim_start,
+        sim_end=run.sim_end,
+        cycles=overview.cycles,
+        error_cycles=overview.error_cycles,
+        trades=overview.trades,
+        last_cycle_ts=None if last is None else last.cycle_ts,
+        next_wakeup=overview.next_wakeup,
+        total_return=overview.total_return,
+        buy_and_hold=overview.buy_and_hold,
+    )
+
+
+def status(db: Database, run_id: str | None) -> StatusOut:
+    try:
+        overview = queries.run_overview(db, run_id)
+    except queries.NotFound:
+        if run_id is not None:
+            raise
+        return StatusOut(
+            run_id=None,
+            state="no run yet",
+            cycles=0,
+            last_cycle_id=None,
+            last_cycle_ts=None,
+            next_wakeup=None,
+        )
+    last = overview.last_cycle
+    return StatusOut(
+        run_id=overview.run.run_id,
+        state=queries.run_state(overview, now()),
+        cycles=overview.cycles,
+        last_cycle_id=None if last is None else last.id,
+        last_cycle_ts=None if last is None else last.cycle_ts,
+        next_wakeup=overview.next_wakeup,
+    )
+
+
+def run_performance(db: Database, overview: RunOverview) -> Performance:
+    fills = queries.trades(db, overview.run.run_id)
+    return performance(queries.marks(db, overview.run), fills, queries.trips(fills))
+
+
+def display(overview: RunOverview, perf: Performance, base_asset: str) -> dict[str, str]:
+    """The overview's figures as text, keyed by the page's data-field names."""
+    last = overview.last_cycle
+    return {
+        "state": queries.run_state(overview, now()),
+        "cycles": formats.count(overview.cycles),
+        "last_cycle": formats.when(None if last is None else last.cycle_ts),
+        "last_cycle_wall": formats.when(None if last is None else last.wall_ts, seconds=True),
+        "next_wakeup": formats.when(overview.next_wakeup),
+        "equity": formats.money(perf.final_equity),
+        "start_equity": formats.money(perf.start_equity),
+        "pnl": formats.money(perf.pnl, signed=True),
+        "total_return": formats.pct(perf.total_return),
+        "buy_and_hold": formats.pct(perf.buy_and_hold),
+        "exposure_matched": formats.pct(perf.exposure_matched),
+        "mean_exposure": formats.pct(perf.mean_exposure, 1, signed=False),
+        "vs_hold": formats.points(perf.against_hold),
+        "vs_matched": formats.points(perf.against_matched),
+        "position": f"{formats.qty(perf.position)} {base_asset}",
+        "position_value": formats.money(perf.position_value),
+        "last_price": formats.money(perf.last_price),
+        "fees": formats.money(perf.fees),
+        "trades": formats.count(perf.trades),
+        "round_trips": f"{perf.won} of {perf.round_trips} won"
+        + (f" ({formats.share(perf.win_rate)})" if perf.win_rate is not None else ""),
+        "realized_pnl": formats.money(perf.realized_pnl, signed=True),
+        "max_drawdown": formats.pct(perf.max_drawdown, signed=False),
+        "sharpe": formats.ratio(perf.sharpe),
+        "sortino": formats.ratio(perf.sortino),
+    }
