@@ -3,12 +3,14 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+UI_STAMP := $(VENV)/.installed-ui
+CHROMIUM ?= /usr/bin/chromium
 # The first Python >= 3.11 on PATH; override with `make PYTHON=/path/to/python3.12 test`.
 PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
 	&& { echo $$p; break; }; done)
 
-.PHONY: run test lint bench record report clean
+.PHONY: run test test-ui lint bench record report dashboard clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ not found on PATH; install it or run make PYTHON=/path/to/python3.11" >&2; exit 2; }
@@ -16,11 +18,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
+# The browser suite's extra: Playwright, driving the system's Chromium (never a downloaded one).
+$(UI_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,ui]'
+	@touch $(UI_STAMP)
+
 run: $(STAMP)  ## run the agent (defaults: paper mode, bundled real candles, offline model)
 	$(BIN)/python runner.py $(ARGS)
 
-test: $(STAMP)  ## the test suite, offline
+test: $(STAMP)  ## the test suite, offline (no browser: see test-ui)
 	$(BIN)/python -m pytest $(ARGS)
+
+test-ui: $(UI_STAMP)  ## the dashboard in headless Chromium (apt-get install -y chromium)
+	@test -x $(CHROMIUM) || { echo "error: $(CHROMIUM) not found; install it with apt-get install -y chromium" >&2; exit 2; }
+	$(BIN)/python -m pytest -m ui tests/ui $(ARGS)
+
+dashboard: $(STAMP)  ## the read-only web dashboard on http://127.0.0.1:8000 (ARGS="--port 8001")
+	$(BIN)/python runner.py serve $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check autotrader runner.py tests benchmarks
@@ -30,6 +44,7 @@ lint: $(STAMP)
 bench: $(STAMP)  ## speed, memory and learning figures on the bundled data
 	$(BIN)/python -m benchmarks.cycle_speed
 	$(BIN)/python -m benchmarks.learning
+	$(BIN)/python -m benchmarks.dashboard
 
 record: $(STAMP)  ## re-record the whole-cycle OpenAI cassette; needs a real OPENAI_API_KEY
 	@test -n "$$OPENAI_API_KEY" || { echo "error: OPENAI_API_KEY is not set; make record talks to the real API" >&2; exit 2; }

@@ -234,8 +234,9 @@ class ConsoleView:
         self._emit(message, terminal=console)
 
     def _emit(self, renderable: RenderableType, *, terminal: Console) -> None:
-        # Cycle lines are built to fit 80 columns; longer notes wrap between words.
-        terminal.print(renderable, highlight=False)
+        # One line each, never wrapped: cycle lines and reasons are built to fit 80 columns,
+        # and a note stays whole on its line for whoever greps the log.
+        terminal.print(renderable, highlight=False, soft_wrap=True)
         if self._file is not None:
             self._file.print(renderable, highlight=False)
             self._file.file.flush()

@@ -102,7 +102,7 @@ class TradeRow:
     price: Decimal
     fee: Decimal
     fee_in_quote: bool
-    ts: datetime | None = None
+    ts: datetime
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ class RoundTrip:
     """From a buy out of flat to the sell that makes the account flat again (`closed` None while
     the position is still open)."""
 
-    opened: datetime | None
+    opened: datetime
     closed: datetime | None
     fills: int
     qty: Decimal  # the most held during the trip
@@ -130,7 +130,7 @@ DUST_FRACTION = Decimal("0.01")  # left over below 1% of the trip's peak: flat (
 
 @dataclass
 class _OpenTrip:
-    opened: datetime | None
+    opened: datetime
     realized_before: Decimal
     fills: int = 0
     peak: Decimal = ZERO
@@ -260,15 +260,17 @@ def period_returns(marks: Sequence[Mark], period: Literal["day", "month"]) -> li
 
 
 def thin(times: Sequence[datetime], most: int) -> list[int]:
-    """Indices of at most `most` of the times, for a chart: the last of each of `most` equal
-    time slices, and the first time always."""
+    """Indices of at most `most` of the times, for a chart: the first, and the last of each of
+    `most - 1` equal time slices (so the last time too)."""
     if len(times) <= most or most < 2:
         return list(range(len(times)))
-    start = times[0]
-    width = (times[-1] - start).total_seconds() / (most - 1)
+    start, slices = times[0], most - 1  # the first time, and the last of each slice
+    width = (times[-1] - start).total_seconds() / slices
+    if width <= 0:
+        return [0, len(times) - 1]
     last_in: dict[int, int] = {}
     for index, moment in enumerate(times):
-        last_in[int((moment - start).total_seconds() // width)] = index
+        last_in[min(slices - 1, int((moment - start).total_seconds() // width))] = index
     return sorted({0, *last_in.values()})
 
 

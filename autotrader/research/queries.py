@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, bindparam, func
+from sqlalchemy import ColumnElement, String, bindparam, case, func
 from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 
@@ -113,23 +113,30 @@ def run_state(overview: RunOverview, wall_now: datetime) -> str:
 
 
 def _mark(
-    ts: datetime, equity: Decimal | None, price: Decimal | None, balances: str, base: str
+    ts: datetime, equity: Decimal | None, price: Decimal | None, held: str | None
 ) -> Mark | None:
     if equity is None or price is None:
         return None
-    return Mark(ts, equity, price, Decimal(json.loads(balances).get(base, "0")))
+    return Mark(ts, equity, price, Decimal(held or "0"))
 
 
 def _snapshot_mark(snapshot: PortfolioSnapshot, base: str) -> Mark | None:
-    return _mark(snapshot.ts_utc, snapshot.equity, snapshot.price, snapshot.balances_json, base)
+    held = json.loads(snapshot.balances_json).get(base)
+    return _mark(snapshot.ts_utc, snapshot.equity, snapshot.price, held)
 
 
-# Every snapshot of a run: the compiled fast path (a month is 3,000 rows; ORM objects cost 10x).
+def _held_path(base: str) -> str:
+    """The JSON path of an asset's balance in balances_json (SQLite's json_extract)."""
+    return f'$."{base}"'
+
+
+# A run's snapshots on the compiled fast path, the base asset read by SQLite's json_extract: a
+# month is 3,000 rows, and ORM objects or json.loads in Python cost several times the query.
 MARK_COLUMNS = (
     col(PortfolioSnapshot.ts_utc),
     col(PortfolioSnapshot.equity),
     col(PortfolioSnapshot.price),
-    col(PortfolioSnapshot.balances_json),
+    func.json_extract(col(PortfolioSnapshot.balances_json), bindparam("held_path"), type_=String),
 )
 MARKS = (
     select_columns(*MARK_COLUMNS)
@@ -148,7 +155,7 @@ def runs(db: Database) -> list[RunOverview]:
                 select(
                     Cycle.run_id,
                     func.count(),
-                    func.sum(col(Cycle.status) == "ERROR"),
+                    func.sum(case((col(Cycle.status) == "ERROR", 1), else_=0)),
                     func.max(Cycle.id),
                 ).group_by(col(Cycle.run_id))
             ).all()
@@ -215,11 +222,9 @@ def run_overview(db: Database, run_id: str | None) -> RunOverview:
 
 def marks(db: Database, run: Run) -> list[Mark]:
     """Every portfolio snapshot of the run, in order."""
-    base = split_symbol(run.symbol)[0]
-    rows = db.read(MARKS, run_id=run.run_id)
-    return [
-        mark for row in rows if (mark := _mark(row[0], row[1], row[2], row[3], base)) is not None
-    ]
+    path = _held_path(split_symbol(run.symbol)[0])
+    rows = db.read(MARKS, run_id=run.run_id, held_path=path)
+    return [mark for row in rows if (mark := _mark(row[0], row[1], row[2], row[3])) is not None]
 
 
 def trades(db: Database, run_id: str) -> list[Trade]:
@@ -266,7 +271,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "action": ("BUY", "SELL", "HOLD"),
     "verdict": ("APPROVE", "REVISE", "REJECT"),
     "mode": ("TRADE", "OBSERVE"),
-    "status": ("OK", "ERROR"),
+    "status": ("OK", "ERROR", "OPEN"),
     "arm": tuple(ARM_PRESETS),
 }
 FLAGS = ("executed", "fallback", "explore", "guardrail")
@@ -567,7 +572,7 @@ def arm_counts(db: Database, scope: str) -> dict[str, ArmCounts]:
             select_columns(
                 col(Experiment.arm),
                 func.count(),
-                func.sum(col(Experiment.explore)),
+                func.sum(case((col(Experiment.explore), 1), else_=0)),
                 func.count(col(Experiment.reward)),
                 func.avg(col(Experiment.reward)),
             )
@@ -625,12 +630,12 @@ LAST_MARK = (
 
 
 def first_mark(db: Database, run_id: str, base: str) -> Mark | None:
-    return _one_mark(db.read(FIRST_MARK, run_id=run_id), base)
+    return _one_mark(db.read(FIRST_MARK, run_id=run_id, held_path=_held_path(base)))
 
 
 def last_mark(db: Database, run_id: str, base: str) -> Mark | None:
-    return _one_mark(db.read(LAST_MARK, run_id=run_id), base)
+    return _one_mark(db.read(LAST_MARK, run_id=run_id, held_path=_held_path(base)))
 
 
-def _one_mark(rows: list[tuple[Any, ...]], base: str) -> Mark | None:
-    return _mark(rows[0][0], rows[0][1], rows[0][2], rows[0][3], base) if rows else None
+def _one_mark(rows: list[tuple[Any, ...]]) -> Mark | None:
+    return _mark(rows[0][0], rows[0][1], rows[0][2], rows[0][3]) if rows else None

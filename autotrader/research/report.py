@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -216,11 +215,6 @@ def charts(data: ReportData, settings: Settings) -> dict[str, bytes]:
 # --- the HTML page ---
 
 
-def _script_json(value: Any) -> str:
-    """JSON safe inside a <script> element."""
-    return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
-
-
 def chart_data(data: ReportData) -> dict[str, Any]:
     """What the page's interactive charts draw: the same shapes as the dashboard's API."""
     series = views.chart_series(data.marks)
@@ -231,7 +225,7 @@ def chart_data(data: ReportData) -> dict[str, Any]:
             "step_secs": data.market.step_secs,
             "candles": data.market.as_json(),
             "fills": views.fill_markers(data.fills, data.market.step_secs),
-            "position": series["position"],
+            "position": {"time": series["time"], "value": series["position"]},
         },
         "posteriors": views.posterior_json(data.paths),
     }
@@ -254,7 +248,7 @@ def render_html(data: ReportData, images: dict[str, bytes], half_life_hours: flo
         trips=data.trips[::-1],
         fills=data.fills[::-1],
         images={name: base64.b64encode(png).decode() for name, png in images.items()},
-        chart_json=_script_json(chart_data(data)),
+        chart_json=views.script_json(chart_data(data)),
         scripts=scripts,
         generated=datetime.now(data.marks[-1].ts.tzinfo),
         half_life_hours=half_life_hours,

@@ -45,7 +45,7 @@ from autotrader.research.metrics import (
 from autotrader.research.store import read_posteriors
 from autotrader.tools.ledger import quote_fee
 
-MAX_POINTS = 5000
+MAX_POINTS = 2000  # more than a chart has pixels across
 MAX_CANDLES = 3000
 MAX_PATH_POINTS = 1000
 ANNUALISE_AFTER = timedelta(days=7)  # a shorter run's annualised return says nothing
@@ -142,24 +142,30 @@ def _seconds(moment: datetime) -> int:
 
 def chart_series(marks: Sequence[Mark], most: int = MAX_POINTS) -> dict[str, Any]:
     """Equity, both benchmarks, drawdown (fraction below peak), exposure and position, as
-    [time, value] pairs at the same (at most `most`) times."""
+    columns over one `time` column (UTC seconds) of at most `most` snapshots."""
     kept = thin([m.ts for m in marks], most)
-    times = [_seconds(marks[i].ts) for i in kept]
     exposure = mean_exposure(marks)
 
-    def pairs(values: Sequence[float], digits: int) -> list[list[float]]:
-        return [[t, round(values[i], digits)] for t, i in zip(times, kept, strict=True)]
+    def column(values: Sequence[float], digits: int) -> list[float]:
+        return [round(values[i], digits) for i in kept]
 
     equity = equity_points(marks)
     return {
-        "equity": pairs([p.value for p in equity], 2),
-        "hold": pairs([p.value for p in buy_and_hold(marks)], 2),
-        "matched": pairs([p.value for p in buy_and_hold(marks, exposure)], 2),
-        "drawdown": pairs([p.value for p in drawdowns(equity)], 6),
-        "exposure": pairs([m.exposure for m in marks], 4),
-        "position": pairs([float(m.base) for m in marks], 8),
+        "time": [_seconds(marks[i].ts) for i in kept],
+        "equity": column([p.value for p in equity], 2),
+        "hold": column([p.value for p in buy_and_hold(marks)], 2),
+        "matched": column([p.value for p in buy_and_hold(marks, exposure)], 2),
+        "drawdown": column([p.value for p in drawdowns(equity)], 6),
+        "exposure": column([m.exposure for m in marks], 4),
+        "position": column([float(m.base) for m in marks], 8),
         "mean_exposure": round(exposure, 4),
     }
+
+
+def position_series(marks: Sequence[Mark], most: int = MAX_POINTS) -> dict[str, list[float]]:
+    """The base asset held, as `time` and `value` columns (the market chart's lower pane)."""
+    series = chart_series(marks, most)
+    return {"time": series["time"], "value": series["position"]}
 
 
 def fill_markers(fills: Sequence[Trade], step_secs: int) -> list[dict[str, Any]]:
@@ -345,6 +351,8 @@ def cycle_outcome(cycle: Cycle) -> str:
     quantity), 'SELL REJECT', 'BUY error' (approved, not executed), 'hold', 'observe', 'failed'."""
     if cycle.status == "ERROR":
         return "failed"
+    if cycle.status == "OPEN":
+        return "unfinished"  # decided, its last rows not yet written (or it crashed there)
     if cycle.action not in ("BUY", "SELL"):
         return "observe" if cycle.plan_mode == "OBSERVE" else "hold"
     if cycle.executed:
@@ -372,3 +380,8 @@ def template_filters() -> dict[str, Callable[..., Any]]:
         "tojson_compact": lambda value: json.dumps(value, separators=(",", ":"), default=str),
         "fromiso": lambda text: datetime.fromisoformat(text) if text else None,
     }
+
+
+def script_json(value: Any) -> str:
+    """JSON safe to embed in a page's <script type="application/json"> element."""
+    return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")

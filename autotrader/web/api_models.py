@@ -296,14 +296,15 @@ class ResearchOut(BaseModel):
 
 
 class SeriesOut(BaseModel):
-    """Chart series as [UTC seconds, value] pairs, at most views.MAX_POINTS each."""
+    """Chart series as columns over one `time` column (UTC seconds), at most 2,000 rows."""
 
-    equity: list[list[float]]
-    hold: list[list[float]]
-    matched: list[list[float]]
-    drawdown: list[list[float]]
-    exposure: list[list[float]]
-    position: list[list[float]]
+    time: list[int]
+    equity: list[float]
+    hold: list[float]  # buy & hold, all in
+    matched: list[float]  # buy & hold at the agent's mean exposure
+    drawdown: list[float]  # fraction below the running peak
+    exposure: list[float]  # base asset value / equity
+    position: list[float]  # base asset held
     mean_exposure: float
 
 
@@ -312,4 +313,4 @@ class MarketOut(BaseModel):
     step_secs: int
     candles: list[list[float]]  # [time, open, high, low, close], at most views.MAX_CANDLES
     fills: list[dict[str, Any]]
-    position: list[list[float]]
+    position: dict[str, list[float]]  # `time` and `value` columns

@@ -5,30 +5,50 @@ person writes them (the overview page shows them and its live updates replace th
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from fastapi import Request
 
 from autotrader.config import Settings
 from autotrader.db import Database
 from autotrader.exchange.candles import CandleFile
-from autotrader.research import formats, queries
+from autotrader.research import formats, queries, views
+from autotrader.research.metrics import Mark
 from autotrader.research.queries import RunOverview
 from autotrader.research.views import Performance, performance
 from autotrader.web.api_models import RunOut, StatusOut
+
+MEMO_ENTRIES = 64
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Dashboard:
     """The app's read-only handles: the database, the settings it was started with (half-life,
-    cap, quote asset) and the candle file replay runs are shown on."""
+    cap, quote asset) and the candle file replay runs are shown on; and a small memo of what
+    was computed for a run as it stood (a finished run's pages are built once)."""
 
     db: Database
     settings: Settings
     candles: CandleFile | None
     candle_path: Path | None
+    _memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
+
+    def memo(self, what: str, overview: RunOverview, build: Callable[[], T]) -> T:
+        """`build()`, or what it gave for this run in this state before: the state is the last
+        cycle, fill and snapshot, so anything the agent writes makes it new."""
+        last = overview.last_cycle
+        key = (what, overview.run.run_id, last and last.id, overview.trades, overview.last)
+        if key not in self._memo:
+            while len(self._memo) >= MEMO_ENTRIES:
+                self._memo.pop(next(iter(self._memo)))
+            self._memo[key] = build()
+        found: T = self._memo[key]
+        return found
 
 
 def dashboard(request: Request) -> Dashboard:
@@ -92,9 +112,25 @@ def status(db: Database, run_id: str | None) -> StatusOut:
     )
 
 
-def run_performance(db: Database, overview: RunOverview) -> Performance:
-    fills = queries.trades(db, overview.run.run_id)
-    return performance(queries.marks(db, overview.run), fills, queries.trips(fills))
+def marks_of(site: Dashboard, overview: RunOverview) -> list[Mark]:
+    return site.memo("marks", overview, lambda: queries.marks(site.db, overview.run))
+
+
+def performance_of(site: Dashboard, overview: RunOverview) -> Performance:
+    def build() -> Performance:
+        fills = queries.trades(site.db, overview.run.run_id)
+        return performance(marks_of(site, overview), fills, queries.trips(fills))
+
+    return site.memo("performance", overview, build)
+
+
+def series_json(site: Dashboard, overview: RunOverview) -> str:
+    """The charts' series (SeriesOut's shape) as JSON, safe to embed in a page too."""
+    return site.memo(
+        "series",
+        overview,
+        lambda: views.script_json(views.chart_series(marks_of(site, overview))),
+    )
 
 
 def display(overview: RunOverview, perf: Performance, base_asset: str) -> dict[str, str]:
@@ -127,3 +163,34 @@ def display(overview: RunOverview, perf: Performance, base_asset: str) -> dict[s
         "sharpe": formats.ratio(perf.sharpe),
         "sortino": formats.ratio(perf.sortino),
     }
+
+
+def market_json(site: Dashboard, overview: RunOverview) -> str:
+    """The market chart's data (MarketOut's shape) as JSON: candles, fills on their bars, the
+    position beneath."""
+
+    def build() -> str:
+        marks = marks_of(site, overview)
+        seen = views.market_view(overview.run, marks, site.candles, site.candle_path)
+        fills = queries.trades(site.db, overview.run.run_id)
+        content = {
+            "source": seen.source,
+            "step_secs": seen.step_secs,
+            "candles": seen.as_json(),
+            "fills": views.fill_markers(fills, seen.step_secs),
+            "position": views.position_series(marks),
+        }
+        return views.script_json(content)
+
+    return site.memo("market", overview, build)
+
+
+def posterior_json(site: Dashboard, overview: RunOverview) -> str:
+    """Each arm's posterior over time (ResearchOut.posterior_paths' shape) as JSON."""
+
+    def build() -> str:
+        half_life = site.settings.half_life_secs
+        paths = views.posterior_history(site.db, overview.run.scope, half_life)
+        return views.script_json(views.posterior_json(paths))
+
+    return site.memo("posteriors", overview, build)

@@ -19,7 +19,16 @@ from autotrader.config import split_symbol
 from autotrader.research import queries, views
 from autotrader.research.arms import ARM_PRESETS
 from autotrader.research.queries import RunOverview
-from autotrader.web.data import Dashboard, dashboard, display, now, run_performance
+from autotrader.web.data import (
+    Dashboard,
+    dashboard,
+    display,
+    market_json,
+    now,
+    performance_of,
+    posterior_json,
+    series_json,
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
 router = APIRouter(include_in_schema=False)
@@ -78,7 +87,7 @@ def overview(request: Request, site: Site, run: RunId = None) -> HTMLResponse:
     found = _run_or_none(site, run)
     if found is None:
         return _render(request, site, "empty.html", "overview", None)
-    perf = run_performance(site.db, found)
+    perf = performance_of(site, found)
     latest = queries.cycles_page(site.db, found.run.run_id, None, 8, 0).items
     return _render(
         request,
@@ -89,6 +98,7 @@ def overview(request: Request, site: Site, run: RunId = None) -> HTMLResponse:
         shown=display(found, perf, split_symbol(found.run.symbol)[0]),
         models=json.loads(found.run.models_json),
         latest=latest,
+        series_json=series_json(site, found),  # drawn at once, without a second request
     )
 
 
@@ -98,7 +108,8 @@ def market(request: Request, site: Site, run: RunId = None) -> HTMLResponse:
     if found is None:
         return _render(request, site, "empty.html", "market", None)
     recent = queries.trades_page(site.db, found.run.run_id, 20, 0)
-    return _render(request, site, "market.html", "market", found, recent=recent)
+    chart = market_json(site, found)
+    return _render(request, site, "market.html", "market", found, recent=recent, chart_json=chart)
 
 
 @router.get("/cycles", response_class=HTMLResponse)
@@ -165,6 +176,7 @@ def research(request: Request, site: Site, run: RunId = None) -> HTMLResponse:
         arms=views.arm_rows(site.db, scope, end, half_life),
         weekly=views.weekly_evaluations(site.db, scope),
         half_life_hours=site.settings.posterior_half_life_hours,
+        paths_json=posterior_json(site, found),
     )
 
 

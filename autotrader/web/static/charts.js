@@ -1,6 +1,7 @@
 /* autotrader's charts on TradingView Lightweight Charts (vendor/): the same functions draw the
    dashboard's charts and the self-contained report's. Data come as the JSON API serves them:
-   [UTC seconds, value] pairs, candles as [time, open, high, low, close], fills as markers.
+   series as columns over a `time` column (UTC seconds), candles as [time, open, high, low,
+   close], fills as markers.
    Every chart is kept in AutotraderCharts.registry under its name (the browser tests read it). */
 (function () {
   "use strict";
@@ -38,9 +39,10 @@
     for (var key in (extra || {})) { options[key] = extra[key]; }
     return LW.createChart(el, options);
   }
-  function pairs(rows, scale) {
-    var k = scale || 1;
-    return rows.map(function (r) { return { time: r[0], value: r[1] * k }; });
+  function pairs(times, values, scale) {
+    var k = scale || 1, out = new Array(times.length);
+    for (var i = 0; i < times.length; i++) { out[i] = { time: times[i], value: values[i] * k }; }
+    return out;
   }
   function keep(name, chart, series, more) {
     if (registry[name]) { registry[name].chart.remove(); }
@@ -63,9 +65,9 @@
       matched: line(chart, COLORS.matched, "buy & hold at the agent's exposure", 1),
       equity: line(chart, COLORS.agent, "agent", 2)
     };
-    series.hold.setData(pairs(s.hold));
-    series.matched.setData(pairs(s.matched));
-    series.equity.setData(pairs(s.equity));
+    series.hold.setData(pairs(s.time, s.hold));
+    series.matched.setData(pairs(s.time, s.matched));
+    series.equity.setData(pairs(s.time, s.equity));
     return keep("equity", chart, series);
   }
 
@@ -77,7 +79,7 @@
       lineWidth: 1, title: "below peak", priceFormat: pctFormat(2), priceLineVisible: false,
       invertFilledArea: true
     });
-    area.setData(pairs(s.drawdown, -100));
+    area.setData(pairs(s.time, s.drawdown, -100));
     return keep("drawdown", chart, { drawdown: area });
   }
 
@@ -89,7 +91,7 @@
       lineWidth: 1, lineType: STEPS, title: "exposure", priceFormat: pctFormat(1),
       priceLineVisible: false
     });
-    area.setData(pairs(s.exposure, 100));
+    area.setData(pairs(s.time, s.exposure, 100));
     return keep("exposure", chart, { exposure: area });
   }
 
@@ -98,7 +100,7 @@
       var buy = f.side === "BUY";
       return {
         time: f.time, position: buy ? "belowBar" : "aboveBar", shape: buy ? "arrowUp" : "arrowDown",
-        color: buy ? COLORS.buy : COLORS.sell, text: f.side + " " + f.qty, size: 1
+        color: buy ? COLORS.buy : COLORS.sell, text: f.side + " " + f.qty + " @ " + f.price, size: 1
       };
     }).sort(function (a, b) { return a.time - b.time; });
   }
@@ -120,7 +122,7 @@
       priceFormat: { type: "custom", minMove: 0.00000001, formatter: function (p) { return p.toFixed(5); } },
       priceLineVisible: false
     }, 1);
-    position.setData(pairs(m.position));
+    position.setData(pairs(m.position.time, m.position.value));
     var panes = chart.panes();
     if (panes.length > 1) { panes[1].setHeight(110); }
     return keep("market", chart, { candles: candles, position: position }, { markers: markers, plugin: plugin });
@@ -134,8 +136,8 @@
       return { color: color, lineWidth: width, lineStyle: style, title: title, priceFormat: fmt,
         priceLineVisible: false, lastValueVisible: false };
     };
-    var low = chart.addSeries(LW.LineSeries, opts(COLORS.band, 1, 2, "95% low"));
-    var high = chart.addSeries(LW.LineSeries, opts(COLORS.band, 1, 2, "95% high"));
+    var low = chart.addSeries(LW.LineSeries, opts(COLORS.band, 1, 2, ""));
+    var high = chart.addSeries(LW.LineSeries, opts(COLORS.band, 1, 2, ""));
     var mean = chart.addSeries(LW.LineSeries, opts(COLORS.mean, 2, 0, "mean"));
     var at = function (i) { return path.points.map(function (p) { return { time: p[0], value: p[i] }; }); };
     mean.setData(at(1)); low.setData(at(2)); high.setData(at(3));
@@ -148,20 +150,20 @@
     var kept = registry[name];
     if (!kept) { return; }
     if (name === "equity") {
-      kept.series.equity.setData(pairs(data.equity));
-      kept.series.hold.setData(pairs(data.hold));
-      kept.series.matched.setData(pairs(data.matched));
+      kept.series.equity.setData(pairs(data.time, data.equity));
+      kept.series.hold.setData(pairs(data.time, data.hold));
+      kept.series.matched.setData(pairs(data.time, data.matched));
     } else if (name === "drawdown") {
-      kept.series.drawdown.setData(pairs(data.drawdown, -100));
+      kept.series.drawdown.setData(pairs(data.time, data.drawdown, -100));
     } else if (name === "exposure") {
-      kept.series.exposure.setData(pairs(data.exposure, 100));
+      kept.series.exposure.setData(pairs(data.time, data.exposure, 100));
     } else if (name === "market") {
       kept.series.candles.setData(data.candles.map(function (c) {
         return { time: c[0], open: c[1], high: c[2], low: c[3], close: c[4] };
       }));
       kept.markers = markersOf(data.fills);
       kept.plugin.setMarkers(kept.markers);
-      kept.series.position.setData(pairs(data.position));
+      kept.series.position.setData(pairs(data.position.time, data.position.value));
     }
   }
 
