@@ -46,7 +46,7 @@ from autotrader.research.store import read_posteriors
 from autotrader.tools.ledger import quote_fee
 
 MAX_POINTS = 2000  # more than a chart has pixels across
-MAX_CANDLES = 3000
+MAX_CANDLES = 1500  # a month of 30-minute bars; a chart is about a thousand pixels wide
 MAX_PATH_POINTS = 1000
 ANNUALISE_AFTER = timedelta(days=7)  # a shorter run's annualised return says nothing
 

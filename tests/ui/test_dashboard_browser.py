@@ -194,9 +194,14 @@ def test_the_market_chart_draws_each_fill_on_its_candle(tab: Tab, replay: Path) 
     page.wait_for_timeout(300)
     trades = _rows(replay, "SELECT CAST(strftime('%s', ts_utc) AS INTEGER), side FROM trades")
     markers = page.evaluate(
-        "window.AutotraderCharts.registry.market.markers.map(m => [m.time, m.text.split(' ')[0]])"
+        """() => { const kept = window.AutotraderCharts.registry.market;
+                   return kept.markers.map((m, i) => [m.time, m.shape, m.text]); }"""
     )
-    assert sorted(map(tuple, markers)) == sorted((ts - ts % 300, side) for ts, side in trades)
+    shapes = {"BUY": "arrowUp", "SELL": "arrowDown"}
+    assert sorted((t, shape) for t, shape, _ in markers) == sorted(
+        (ts - ts % 300, shapes[side]) for ts, side in trades
+    )
+    assert all(text.split(" ")[0] in shapes and " @ " in text for _, _, text in markers)
     # Each marker is painted, in its side's colour, in the column of its candle.
     found = page.evaluate(
         """([buy, sell]) => {
@@ -204,7 +209,7 @@ def test_the_market_chart_draws_each_fill_on_its_candle(tab: Tab, replay: Path) 
           const box = document.querySelector("#market-chart").getBoundingClientRect();
           return kept.markers.map((m) => {
             const x = kept.chart.timeScale().timeToCoordinate(m.time);
-            const want = m.text.startsWith("BUY") ? buy : sell;
+            const want = m.shape === "arrowUp" ? buy : sell;
             let hits = 0;
             document.querySelectorAll("#market-chart canvas").forEach((c) => {
               const r = c.getBoundingClientRect();

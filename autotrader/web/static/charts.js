@@ -95,19 +95,42 @@
     return keep("exposure", chart, { exposure: area });
   }
 
-  function markersOf(fills) {
+  var LABELLED_FILLS = 30; /* more fills than this in view: arrows only, or the labels overlap */
+
+  function markersOf(fills, labelled) {
     return fills.map(function (f) {
       var buy = f.side === "BUY";
       return {
         time: f.time, position: buy ? "belowBar" : "aboveBar", shape: buy ? "arrowUp" : "arrowDown",
-        color: buy ? COLORS.buy : COLORS.sell, text: f.side + " " + f.qty + " @ " + f.price, size: 1
+        color: buy ? COLORS.buy : COLORS.sell, size: 1,
+        text: labelled ? f.side + " " + f.qty + " @ " + f.price : ""
       };
     }).sort(function (a, b) { return a.time - b.time; });
   }
 
+  /* Label the fills (side, quantity, price) whenever few enough of them are in view. */
+  function labelWhenRoomy(kept) {
+    var shown = null;
+    function update() {
+      var range = kept.chart.timeScale().getVisibleRange();
+      var inView = !range ? kept.fills.length : kept.fills.filter(function (f) {
+        return f.time >= range.from && f.time <= range.to;
+      }).length;
+      var labelled = inView <= LABELLED_FILLS;
+      if (labelled !== shown) {
+        shown = labelled;
+        kept.markers = markersOf(kept.fills, labelled);
+        kept.plugin.setMarkers(kept.markers);
+      }
+    }
+    kept.chart.timeScale().subscribeVisibleTimeRangeChange(update);
+    kept.relabel = function () { shown = null; update(); };
+    update();
+  }
+
   /* Candles with every fill marked on its bar, and the position beneath in its own pane. */
   function market(el, m) {
-    var chart = make(el);
+    var chart = make(el, { timeScale: { timeVisible: true, secondsVisible: false, borderVisible: false, minBarSpacing: 0.2 } });
     var candles = chart.addSeries(LW.CandlestickSeries, {
       upColor: COLORS.up, downColor: COLORS.down, wickUpColor: COLORS.up, wickDownColor: COLORS.down,
       borderVisible: false, priceFormat: moneyFormat(), title: "price"
@@ -115,8 +138,7 @@
     candles.setData(m.candles.map(function (c) {
       return { time: c[0], open: c[1], high: c[2], low: c[3], close: c[4] };
     }));
-    var markers = markersOf(m.fills);
-    var plugin = LW.createSeriesMarkers(candles, markers);
+    var plugin = LW.createSeriesMarkers(candles, []);
     var position = chart.addSeries(LW.LineSeries, {
       color: COLORS.position, lineWidth: 2, lineType: STEPS, title: "position",
       priceFormat: { type: "custom", minMove: 0.00000001, formatter: function (p) { return p.toFixed(5); } },
@@ -125,7 +147,10 @@
     position.setData(pairs(m.position.time, m.position.value));
     var panes = chart.panes();
     if (panes.length > 1) { panes[1].setHeight(110); }
-    return keep("market", chart, { candles: candles, position: position }, { markers: markers, plugin: plugin });
+    var kept = keep("market", chart, { candles: candles, position: position },
+      { fills: m.fills, markers: [], plugin: plugin });
+    labelWhenRoomy(kept);
+    return kept;
   }
 
   /* One arm's posterior mean with its 95% interval, in basis points per experiment. */
@@ -161,8 +186,8 @@
       kept.series.candles.setData(data.candles.map(function (c) {
         return { time: c[0], open: c[1], high: c[2], low: c[3], close: c[4] };
       }));
-      kept.markers = markersOf(data.fills);
-      kept.plugin.setMarkers(kept.markers);
+      kept.fills = data.fills;
+      kept.relabel();
       kept.series.position.setData(pairs(data.position.time, data.position.value));
     }
   }
