@@ -78,7 +78,7 @@ def test_the_trace_page_shows_the_span_tree_with_timings(client: TestClient, tra
 
 def test_the_overview_compares_with_both_benchmarks(client: TestClient) -> None:
     text = visible_text(client.get("/").text)
-    assert "buy & hold (all in)" in text and "agent − matched" in text
+    assert "buy & hold (all in)" in text and "matched" in text
     overview = client.get("/api/overview").json()
     matched = overview["performance"]["exposure_matched_buy_and_hold"]
     hold = overview["performance"]["buy_and_hold"]

@@ -32,8 +32,10 @@ from autotrader.db.models import Trade
 from autotrader.db.readonly import open_readonly
 from autotrader.errors import ConfigError, DataError
 from autotrader.exchange.candles import load_candles
-from autotrader.research import formats, queries, views
+from autotrader.research import arm_view, formats, market_view, queries, views
+from autotrader.research.arm_view import ArmRow
 from autotrader.research.arms import arm_label
+from autotrader.research.market_view import MarketView
 from autotrader.research.metrics import (
     Mark,
     PeriodReturn,
@@ -45,7 +47,7 @@ from autotrader.research.metrics import (
     period_returns,
 )
 from autotrader.research.queries import RunOverview
-from autotrader.research.views import ArmRow, MarketView, Performance
+from autotrader.research.views import Performance
 
 TEMPLATES = Path(__file__).parent / "templates"
 # The dashboard's chart files (package data of autotrader/web, read as files, not imported).
@@ -89,11 +91,11 @@ def load(db: Database, run_id: str | None, settings: Settings) -> ReportData:
         fills=fills,
         trips=trips,
         performance=views.performance(marks, fills, trips),
-        arms=views.arm_rows(db, run.scope, marks[-1].ts, half_life),
-        paths=views.posterior_history(db, run.scope, half_life),
-        weekly=views.weekly_evaluations(db, run.scope),
+        arms=arm_view.arm_rows(db, run.scope, marks[-1].ts, half_life),
+        paths=arm_view.posterior_history(db, run.scope, half_life),
+        weekly=arm_view.weekly_evaluations(db, run.scope),
         experiments=queries.experiment_count(db, run.scope),
-        market=views.market_view(run, marks, candles, settings.resolved_replay_path),
+        market=market_view.market_view(run, marks, candles, settings.resolved_replay_path),
     )
 
 
@@ -227,7 +229,7 @@ def chart_data(data: ReportData) -> dict[str, Any]:
             "fills": views.fill_markers(data.fills, data.market.step_secs),
             "position": {"time": series["time"], "value": series["position"]},
         },
-        "posteriors": views.posterior_json(data.paths),
+        "posteriors": arm_view.posterior_json(data.paths),
     }
 
 

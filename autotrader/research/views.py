@@ -1,9 +1,8 @@
-"""What the dashboard and the report show, built from the query layer and the metrics: a run's
-performance against buy & hold and exposure-matched buy & hold, its chart series, the arms with
-their posteriors, the weekly evaluations, and the market's candles with the fills on them.
-
-Chart series are bounded (at most MAX_POINTS points, MAX_CANDLES candles), with times in UTC
-seconds and values rounded to what a chart can show.
+"""What the dashboard and the report show of a run, built from the query layer and the metrics:
+its performance against buy & hold and exposure-matched buy & hold, its chart series (at most
+MAX_POINTS rows, times in UTC seconds, values rounded to what a chart shows), its fills as chart
+markers, each cycle's outcome in words, and the Jinja filters both write numbers with. The
+market is in market_view, the arms in arm_view.
 """
 
 from __future__ import annotations
@@ -13,20 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from autotrader.config import TIMEFRAME_SECONDS
-from autotrader.db import Database
-from autotrader.db.models import Cycle, Run, Trade
-from autotrader.exchange.candles import Candle, CandleFile, resample
+from autotrader.db.models import Cycle, Trade
 from autotrader.research import formats, queries
 from autotrader.research.arms import arm_label, arm_short
-from autotrader.research.evaluation import evaluation_key
 from autotrader.research.metrics import (
     Mark,
-    MeasuredRow,
-    PosteriorPoint,
     RoundTrip,
     annualised,
     buy_and_hold,
@@ -35,19 +27,15 @@ from autotrader.research.metrics import (
     hourly,
     max_drawdown,
     mean_exposure,
-    posterior_paths,
     returns_of,
     sharpe,
     sortino,
     thin,
     win_rate,
 )
-from autotrader.research.store import read_posteriors
 from autotrader.tools.ledger import quote_fee
 
 MAX_POINTS = 2000  # more than a chart has pixels across
-MAX_CANDLES = 1500  # a month of 30-minute bars; a chart is about a thousand pixels wide
-MAX_PATH_POINTS = 1000
 ANNUALISE_AFTER = timedelta(days=7)  # a shorter run's annualised return says nothing
 
 
@@ -136,7 +124,7 @@ def performance(
     )
 
 
-def _seconds(moment: datetime) -> int:
+def utc_seconds(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
@@ -151,7 +139,7 @@ def chart_series(marks: Sequence[Mark], most: int = MAX_POINTS) -> dict[str, Any
 
     equity = equity_points(marks)
     return {
-        "time": [_seconds(marks[i].ts) for i in kept],
+        "time": [utc_seconds(marks[i].ts) for i in kept],
         "equity": column([p.value for p in equity], 2),
         "hold": column([p.value for p in buy_and_hold(marks)], 2),
         "matched": column([p.value for p in buy_and_hold(marks, exposure)], 2),
@@ -172,174 +160,14 @@ def fill_markers(fills: Sequence[Trade], step_secs: int) -> list[dict[str, Any]]
     """Each fill at the open time of the candle it filled in (the chart's own bar)."""
     return [
         {
-            "time": _seconds(t.ts_utc) - _seconds(t.ts_utc) % step_secs,
-            "at": _seconds(t.ts_utc),
+            "time": utc_seconds(t.ts_utc) - utc_seconds(t.ts_utc) % step_secs,
+            "at": utc_seconds(t.ts_utc),
             "side": t.side,
             "qty": format(t.qty.normalize(), "f"),
             "price": f"{t.price:,.2f}",
         }
         for t in fills
     ]
-
-
-# --- the market ---
-
-
-@dataclass(frozen=True)
-class MarketView:
-    """Candles over the run's span, where they come from, and their step."""
-
-    source: str
-    step_secs: int
-    candles: list[Candle]
-
-    def as_json(self) -> list[list[float]]:
-        return [[c.ts // 1000, c.open, c.high, c.low, c.close] for c in self.candles]
-
-
-def _display_step(step_secs: int, count: int, most: int) -> int:
-    """The finest exchange timeframe, a multiple of the data's step, that keeps `most` bars."""
-    for seconds in sorted(TIMEFRAME_SECONDS.values()):
-        if (
-            seconds >= step_secs
-            and seconds % step_secs == 0
-            and count * step_secs / seconds <= most
-        ):
-            return seconds
-    return max(TIMEFRAME_SECONDS.values())
-
-
-def _replayed(run: Run, marks: Sequence[Mark], data: CandleFile) -> list[Candle] | None:
-    """The file's candles over the run, if this file is what the run replayed: the close of
-    the candle that closed at the first mark is the first mark's price."""
-    if run.feed != "replay" or not marks:
-        return None
-    step = data.step_ms
-    first, last = marks[0].ts.timestamp() * 1000, marks[-1].ts.timestamp() * 1000
-    closing = {c.ts + step: c for c in data.candles}
-    anchor = closing.get(int(first))
-    if anchor is None or Decimal(str(anchor.close)) != marks[0].price:
-        return None
-    return [c for c in data.candles if first <= c.ts + step and c.ts < last + step]
-
-
-def _from_marks(marks: Sequence[Mark], step_secs: int) -> list[Candle]:
-    """OHLC of the cycles' mark prices per step (a live run keeps no candles)."""
-    step_ms = step_secs * 1000
-    bars: list[Candle] = []
-    for mark in marks:
-        ms = int(mark.ts.timestamp() * 1000)
-        bucket, price = ms - ms % step_ms, float(mark.price)
-        if bars and bars[-1].ts == bucket:
-            b = bars[-1]
-            bars[-1] = Candle(bucket, b.open, max(b.high, price), min(b.low, price), price, 0.0)
-        else:
-            bars.append(Candle(bucket, price, price, price, price, 0.0))
-    return bars
-
-
-def market_view(
-    run: Run,
-    marks: Sequence[Mark],
-    data: CandleFile | None,
-    path: Path | None,
-    most: int = MAX_CANDLES,
-) -> MarketView:
-    """The replayed file's candles (checked against the run's prices), else hourly OHLC of the
-    run's mark prices; coarser bars when there are more than `most`."""
-    candles = _replayed(run, marks, data) if data is not None else None
-    if candles and data is not None and path is not None:
-        step = _display_step(data.step_ms // 1000, len(candles), most)
-        bars = resample(candles, data.step_ms, step * 1000)
-        return MarketView(f"{path.name} (the candles this run replayed)", step, bars)
-    span = (marks[-1].ts - marks[0].ts).total_seconds() if marks else 0
-    step = _display_step(TIMEFRAME_SECONDS.get(run.timeframe, 300), int(span // 300) + 1, most)
-    step = max(step, 3600)
-    return MarketView(
-        "mark prices of the run's cycles (no candle file for this run)",
-        step,
-        _from_marks(marks, step),
-    )
-
-
-# --- research ---
-
-
-@dataclass(frozen=True)
-class ArmRow:
-    arm: str
-    label: str
-    experiments: int
-    explored: int
-    measured: int
-    mean_outcome: float | None
-    posterior_mean: float
-    low: float
-    high: float
-    evidence: int
-
-
-def arm_rows(db: Database, scope: str, now: datetime, half_life_secs: float) -> list[ArmRow]:
-    """Per arm, best posterior mean first: experiments, measured, mean outcome, posterior."""
-    counts = queries.arm_counts(db, scope)
-    rows = []
-    for arm, post in read_posteriors(db, scope, now, half_life_secs).items():
-        seen = counts.get(arm) or queries.ArmCounts(arm, 0, 0, 0, None)
-        low, high = post.interval()
-        rows.append(
-            ArmRow(
-                arm,
-                arm_label(arm),
-                seen.experiments,
-                seen.explored,
-                seen.measured,
-                seen.mean_outcome,
-                post.mean,
-                low,
-                high,
-                post.count,
-            )
-        )
-    return sorted(rows, key=lambda row: -row.posterior_mean)
-
-
-def posterior_history(
-    db: Database, scope: str, half_life_secs: float
-) -> dict[str, list[PosteriorPoint]]:
-    rows = [MeasuredRow(arm, reward, ts) for arm, reward, ts in queries.measured(db, scope)]
-    paths = posterior_paths(rows, half_life_secs)
-    return {arm: _thin_path(path, MAX_PATH_POINTS) for arm, path in sorted(paths.items())}
-
-
-def _thin_path(path: list[PosteriorPoint], most: int) -> list[PosteriorPoint]:
-    if len(path) <= most:
-        return path
-    stride = len(path) / most
-    return [path[int(i * stride)] for i in range(most - 1)] + [path[-1]]
-
-
-def posterior_json(paths: dict[str, list[PosteriorPoint]]) -> dict[str, Any]:
-    """Per arm (with its label), [time, mean, low, high] in basis points."""
-    return {
-        arm: {
-            "label": arm_label(arm),
-            "points": [
-                [
-                    _seconds(p.ts),
-                    round(p.mean * 1e4, 3),
-                    round(p.low * 1e4, 3),
-                    round(p.high * 1e4, 3),
-                ]
-                for p in path
-            ],
-        }
-        for arm, path in paths.items()
-    }
-
-
-def weekly_evaluations(db: Database, scope: str) -> list[dict[str, Any]]:
-    """The weekly evaluations the agent kept, oldest first."""
-    return [value for _, value in queries.notes(db, evaluation_key(scope))]
 
 
 def utc(seconds: int) -> datetime:

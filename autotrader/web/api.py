@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from autotrader.config import split_symbol
-from autotrader.research import queries, views
+from autotrader.research import arm_view, queries
 from autotrader.web.api_models import (
     ArmOut,
     CycleOut,
@@ -191,7 +191,7 @@ def research(site: Site, run: RunId = None) -> ResearchOut:
     scope, half_life = found.run.scope, site.settings.half_life_secs
     end = found.last.ts if found.last else found.run.started_at
     return ResearchOut(
-        arms=[ArmOut.of(row) for row in views.arm_rows(site.db, scope, end, half_life)],
-        weekly_evaluations=views.weekly_evaluations(site.db, scope),
+        arms=[ArmOut.of(row) for row in arm_view.arm_rows(site.db, scope, end, half_life)],
+        weekly_evaluations=arm_view.weekly_evaluations(site.db, scope),
         posterior_paths=json.loads(posterior_json(site, found)),
     )

@@ -11,9 +11,10 @@ from pydantic import BaseModel
 
 from autotrader.db.models import Trade
 from autotrader.research import queries
+from autotrader.research.arm_view import ArmRow
 from autotrader.research.arms import arm_label
 from autotrader.research.metrics import RoundTrip
-from autotrader.research.views import ArmRow, Performance
+from autotrader.research.views import Performance
 
 Item = TypeVar("Item")
 

@@ -16,7 +16,7 @@ from fastapi import Request
 from autotrader.config import Settings
 from autotrader.db import Database
 from autotrader.exchange.candles import CandleFile
-from autotrader.research import formats, queries, views
+from autotrader.research import arm_view, formats, market_view, queries, views
 from autotrader.research.metrics import Mark
 from autotrader.research.queries import RunOverview
 from autotrader.research.views import Performance, performance
@@ -171,7 +171,7 @@ def market_json(site: Dashboard, overview: RunOverview) -> str:
 
     def build() -> str:
         marks = marks_of(site, overview)
-        seen = views.market_view(overview.run, marks, site.candles, site.candle_path)
+        seen = market_view.market_view(overview.run, marks, site.candles, site.candle_path)
         fills = queries.trades(site.db, overview.run.run_id)
         content = {
             "source": seen.source,
@@ -190,7 +190,7 @@ def posterior_json(site: Dashboard, overview: RunOverview) -> str:
 
     def build() -> str:
         half_life = site.settings.half_life_secs
-        paths = views.posterior_history(site.db, overview.run.scope, half_life)
-        return views.script_json(views.posterior_json(paths))
+        paths = arm_view.posterior_history(site.db, overview.run.scope, half_life)
+        return views.script_json(arm_view.posterior_json(paths))
 
     return site.memo("posteriors", overview, build)

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from autotrader.config import split_symbol
-from autotrader.research import queries, views
+from autotrader.research import arm_view, queries, views
 from autotrader.research.arms import ARM_PRESETS
 from autotrader.research.queries import RunOverview
 from autotrader.web.data import (
@@ -173,8 +173,8 @@ def research(request: Request, site: Site, run: RunId = None) -> HTMLResponse:
         "research.html",
         "research",
         found,
-        arms=views.arm_rows(site.db, scope, end, half_life),
-        weekly=views.weekly_evaluations(site.db, scope),
+        arms=arm_view.arm_rows(site.db, scope, end, half_life),
+        weekly=arm_view.weekly_evaluations(site.db, scope),
         half_life_hours=site.settings.posterior_half_life_hours,
         paths_json=posterior_json(site, found),
     )
