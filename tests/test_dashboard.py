@@ -80,7 +80,7 @@ def test_the_overview_compares_with_both_benchmarks(client: TestClient) -> None:
     text = visible_text(client.get("/").text)
     assert "buy & hold (all in)" in text and "matched" in text
     overview = client.get("/api/overview").json()
-    matched = overview["performance"]["exposure_matched_buy_and_hold"]
+    matched = overview["performance"]["exposure_matched"]
     hold = overview["performance"]["buy_and_hold"]
     exposure = overview["performance"]["mean_exposure"]
     assert matched == pytest.approx(hold * exposure)

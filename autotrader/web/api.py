@@ -76,7 +76,7 @@ def overview(site: Site, run: RunId = None) -> OverviewOut:
     base = split_symbol(found.run.symbol)[0]
     return OverviewOut(
         run=run_out(found),
-        performance=PerformanceOut.of(perf),
+        performance=PerformanceOut.model_validate(perf),
         display=display(found, perf, base),
     )
 
@@ -179,7 +179,7 @@ def round_trips(
     """The run's round trips (flat to flat), newest first, with PnL after fees."""
     found = queries.run_overview(site.db, run)
     every = queries.trips(queries.trades(site.db, found.run.run_id))[::-1]
-    items = [RoundTripOut.of(t) for t in every[offset : offset + limit]]
+    items = [RoundTripOut.model_validate(t) for t in every[offset : offset + limit]]
     return PageOut(items=items, total=len(every), limit=limit, offset=offset)
 
 
@@ -191,7 +191,9 @@ def research(site: Site, run: RunId = None) -> ResearchOut:
     scope, half_life = found.run.scope, site.settings.half_life_secs
     end = found.last.ts if found.last else found.run.started_at
     return ResearchOut(
-        arms=[ArmOut.of(row) for row in arm_view.arm_rows(site.db, scope, end, half_life)],
+        arms=[
+            ArmOut.model_validate(row) for row in arm_view.arm_rows(site.db, scope, end, half_life)
+        ],
         weekly_evaluations=arm_view.weekly_evaluations(site.db, scope),
         posterior_paths=json.loads(posterior_json(site, found)),
     )

@@ -7,14 +7,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from autotrader.db.models import Trade
 from autotrader.research import queries
-from autotrader.research.arm_view import ArmRow
 from autotrader.research.arms import arm_label
-from autotrader.research.metrics import RoundTrip
-from autotrader.research.views import Performance
 
 Item = TypeVar("Item")
 
@@ -62,53 +59,34 @@ class StatusOut(BaseModel):
 
 
 class PerformanceOut(BaseModel):
+    """A run's result (research/metrics.py defines each figure)."""
+
+    model_config = ConfigDict(from_attributes=True)  # read off views.Performance
+
     start: datetime | None
     end: datetime | None
     start_equity: Decimal | None
     final_equity: Decimal | None
     pnl: Decimal | None
     total_return: float | None
-    annualised_return: float | None
+    annualised_return: float | None  # None for runs shorter than a week
     buy_and_hold: float | None
-    mean_exposure: float
-    exposure_matched_buy_and_hold: float | None
+    mean_exposure: float  # time-weighted base asset value / equity
+    exposure_matched: float | None  # buy & hold at mean_exposure
+    against_hold: float | None  # total_return - buy_and_hold
+    against_matched: float | None  # total_return - exposure_matched
     max_drawdown: float
-    sharpe_hourly_annualised: float | None
-    sortino_hourly_annualised: float | None
+    sharpe: float | None = Field(description="hourly returns, annualised by sqrt(8760)")
+    sortino: float | None = Field(description="hourly returns, annualised by sqrt(8760)")
     trades: int
-    fees: Decimal
-    round_trips_closed: int
-    round_trips_won: int
+    fees: Decimal  # in the quote asset
+    round_trips: int  # closed
+    won: int
+    win_rate: float | None
     realized_pnl: Decimal
-    position: Decimal
+    position: Decimal  # base asset held at the end
     position_value: Decimal | None
     last_price: Decimal | None
-
-    @classmethod
-    def of(cls, p: Performance) -> PerformanceOut:
-        return cls(
-            start=p.start,
-            end=p.end,
-            start_equity=p.start_equity,
-            final_equity=p.final_equity,
-            pnl=p.pnl,
-            total_return=p.total_return,
-            annualised_return=p.annualised_return,
-            buy_and_hold=p.buy_and_hold,
-            mean_exposure=p.mean_exposure,
-            exposure_matched_buy_and_hold=p.exposure_matched,
-            max_drawdown=p.max_drawdown,
-            sharpe_hourly_annualised=p.sharpe,
-            sortino_hourly_annualised=p.sortino,
-            trades=p.trades,
-            fees=p.fees,
-            round_trips_closed=p.round_trips,
-            round_trips_won=p.won,
-            realized_pnl=p.realized_pnl,
-            position=p.position,
-            position_value=p.position_value,
-            last_price=p.last_price,
-        )
 
 
 class OverviewOut(BaseModel):
@@ -136,7 +114,11 @@ class TradeOut(BaseModel):
 
 
 class RoundTripOut(BaseModel):
-    opened: datetime | None
+    """Flat to flat: PnL after fees on average cost (0 and `closed` null while open)."""
+
+    model_config = ConfigDict(from_attributes=True)  # read off metrics.RoundTrip
+
+    opened: datetime
     closed: datetime | None
     fills: int
     qty: Decimal
@@ -145,20 +127,6 @@ class RoundTripOut(BaseModel):
     fees: Decimal
     pnl: Decimal
     net_return: float | None
-
-    @classmethod
-    def of(cls, trip: RoundTrip) -> RoundTripOut:
-        return cls(
-            opened=trip.opened,
-            closed=trip.closed,
-            fills=trip.fills,
-            qty=trip.qty,
-            entry_price=round(trip.entry_price, 2),
-            exit_price=None if trip.exit_price is None else round(trip.exit_price, 2),
-            fees=trip.fees,
-            pnl=trip.pnl,
-            net_return=trip.net_return,
-        )
 
 
 class DecisionOut(BaseModel):
@@ -226,20 +194,7 @@ class CycleOut(BaseModel):
             fills=[TradeOut.of(t) for t in detail.fills],
             experiment=None
             if e is None
-            else ExperimentOut(
-                id=e.id,
-                arm=e.arm,
-                arm_label=arm_label(e.arm),
-                explore=e.explore,
-                hypothesis=e.hypothesis,
-                confidence=e.confidence,
-                action=e.action,
-                executed=e.executed,
-                status=e.status,
-                due_ts=e.due_ts,
-                reward=e.reward,
-                market_return=e.market_return,
-            ),
+            else ExperimentOut.model_validate({**e.model_dump(), "arm_label": arm_label(e.arm)}),
         )
 
 
@@ -265,6 +220,10 @@ class TraceOut(BaseModel):
 
 
 class ArmOut(BaseModel):
+    """An arm with its label; outcomes and posteriors are net returns per experiment."""
+
+    model_config = ConfigDict(from_attributes=True)  # read off arm_view.ArmRow
+
     arm: str
     label: str
     experiments: int
@@ -272,22 +231,8 @@ class ArmOut(BaseModel):
     measured: int
     mean_outcome: float | None
     posterior_mean: float
-    interval_low: float
-    interval_high: float
-
-    @classmethod
-    def of(cls, row: ArmRow) -> ArmOut:
-        return cls(
-            arm=row.arm,
-            label=row.label,
-            experiments=row.experiments,
-            explored=row.explored,
-            measured=row.measured,
-            mean_outcome=row.mean_outcome,
-            posterior_mean=row.posterior_mean,
-            interval_low=row.low,
-            interval_high=row.high,
-        )
+    low: float  # of the 95% interval
+    high: float
 
 
 class ResearchOut(BaseModel):
