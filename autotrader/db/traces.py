@@ -114,4 +114,3 @@ class LocalTraceStore(TracingProcessor):
 
     def shutdown(self) -> None:
         self.force_flush()
-
