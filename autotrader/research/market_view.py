@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from autotrader.config import TIMEFRAME_SECONDS
-from autotrader.db.models import Run
+from autotrader.db.models import Run, Trade
 from autotrader.exchange.candles import Candle, CandleFile, resample
-from autotrader.research.metrics import (
-    Mark,
-)
+from autotrader.research.metrics import Mark
+from autotrader.research.views import fill_markers, position_series
 
 MAX_CANDLES = 1500  # a month of 30-minute bars; a chart is about a thousand pixels wide
 
@@ -93,3 +93,15 @@ def market_view(
         step,
         _from_marks(marks, step),
     )
+
+
+def market_chart(view: MarketView, marks: Sequence[Mark], fills: Sequence[Trade]) -> dict[str, Any]:
+    """What the market chart draws (the API's MarketOut): candles, each fill on its bar, and the
+    position beneath."""
+    return {
+        "source": view.source,
+        "step_secs": view.step_secs,
+        "candles": view.as_json(),
+        "fills": fill_markers(fills, view.step_secs),
+        "position": position_series(marks),
+    }

@@ -103,9 +103,6 @@ def headline(data: ReportData) -> list[tuple[str, str]]:
     """The figures, as a trader writes them."""
     p, quote = data.performance, data.overview.run.symbol.split("/")[1]
     hours = (p.end - p.start).total_seconds() / 3600 if p.start and p.end else 0.0
-    won = f"{p.won} of {p.round_trips} won" + (
-        f" ({formats.share(p.win_rate)})" if p.win_rate is not None else ""
-    )
     measured = data.experiments
     exposure = formats.pct(p.mean_exposure, 1, signed=False)
     return [
@@ -129,7 +126,7 @@ def headline(data: ReportData) -> list[tuple[str, str]]:
         ("Sortino (hourly returns, annualised)", formats.ratio(p.sortino)),
         ("trades", formats.count(p.trades)),
         ("fees paid", f"{formats.money(p.fees)} {quote}"),
-        ("round trips", won),
+        ("round trips", p.record),
         ("realized PnL of round trips", f"{formats.money(p.realized_pnl, signed=True)} {quote}"),
         ("experiments (measured)", f"{formats.count(measured[0])} ({formats.count(measured[1])})"),
     ]
@@ -219,16 +216,9 @@ def charts(data: ReportData, settings: Settings) -> dict[str, bytes]:
 
 def chart_data(data: ReportData) -> dict[str, Any]:
     """What the page's interactive charts draw: the same shapes as the dashboard's API."""
-    series = views.chart_series(data.marks)
     return {
-        "series": series,
-        "market": {
-            "source": data.market.source,
-            "step_secs": data.market.step_secs,
-            "candles": data.market.as_json(),
-            "fills": views.fill_markers(data.fills, data.market.step_secs),
-            "position": {"time": series["time"], "value": series["position"]},
-        },
+        "series": views.chart_series(data.marks),
+        "market": market_view.market_chart(data.market, data.marks, data.fills),
         "posteriors": arm_view.posterior_json(data.paths),
     }
 

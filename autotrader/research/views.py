@@ -69,6 +69,12 @@ class Performance:
         return self.won / self.round_trips if self.round_trips else None
 
     @property
+    def record(self) -> str:
+        """The round trips as a trader says it: '21 of 74 won (28%)'."""
+        share = f" ({formats.share(self.win_rate)})" if self.win_rate is not None else ""
+        return f"{self.won} of {self.round_trips} won{share}"
+
+    @property
     def against_hold(self) -> float | None:
         """The agent's return less buy & hold's (a difference in percentage points)."""
         if self.total_return is None or self.buy_and_hold is None:

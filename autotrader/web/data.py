@@ -5,6 +5,7 @@ person writes them (the overview page shows them and its live updates replace th
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,18 +38,24 @@ class Dashboard:
     candles: CandleFile | None
     candle_path: Path | None
     _memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def memo(self, what: str, overview: RunOverview, build: Callable[[], T]) -> T:
         """`build()`, or what it gave for this run in this state before: the state is the last
-        cycle, fill and snapshot, so anything the agent writes makes it new."""
+        cycle, fill and snapshot, so anything the agent writes makes it new. Requests run on
+        threads: two may build the same thing once each, never corrupt the memo."""
         last = overview.last_cycle
         key = (what, overview.run.run_id, last and last.id, overview.trades, overview.last)
-        if key not in self._memo:
+        with self._lock:
+            if key in self._memo:
+                found: T = self._memo[key]
+                return found
+        built = build()
+        with self._lock:
             while len(self._memo) >= MEMO_ENTRIES:
                 self._memo.pop(next(iter(self._memo)))
-            self._memo[key] = build()
-        found: T = self._memo[key]
-        return found
+            self._memo[key] = built
+        return built
 
 
 def dashboard(request: Request) -> Dashboard:
@@ -156,8 +163,7 @@ def display(overview: RunOverview, perf: Performance, base_asset: str) -> dict[s
         "last_price": formats.money(perf.last_price),
         "fees": formats.money(perf.fees),
         "trades": formats.count(perf.trades),
-        "round_trips": f"{perf.won} of {perf.round_trips} won"
-        + (f" ({formats.share(perf.win_rate)})" if perf.win_rate is not None else ""),
+        "round_trips": perf.record,
         "realized_pnl": formats.money(perf.realized_pnl, signed=True),
         "max_drawdown": formats.pct(perf.max_drawdown, signed=False),
         "sharpe": formats.ratio(perf.sharpe),
@@ -173,14 +179,7 @@ def market_json(site: Dashboard, overview: RunOverview) -> str:
         marks = marks_of(site, overview)
         seen = market_view.market_view(overview.run, marks, site.candles, site.candle_path)
         fills = queries.trades(site.db, overview.run.run_id)
-        content = {
-            "source": seen.source,
-            "step_secs": seen.step_secs,
-            "candles": seen.as_json(),
-            "fills": views.fill_markers(fills, seen.step_secs),
-            "position": views.position_series(marks),
-        }
-        return views.script_json(content)
+        return views.script_json(market_view.market_chart(seen, marks, fills))
 
     return site.memo("market", overview, build)
 
