@@ -4,6 +4,7 @@
                      [--seed N]
     python runner.py trace TRACE_ID [--db PATH]
     python runner.py report [--db PATH] [--out DIR] [--run RUN_ID]
+    python runner.py doctor [--db PATH]
     python runner.py serve [--host HOST] [--port PORT] [--db PATH] [--replay PATH]
     python runner.py runs | cycles [--run ID] [--last N] [--filter EXPR] | trades [--run ID]
                      [--last N] | decisions TRACE_ID   (each with [--db PATH])
@@ -20,13 +21,31 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 from autotrader.config import Settings, load_settings
-from autotrader.errors import AutotraderError, ConfigError, DatabaseBusy, DataError
+from autotrader.errors import (
+    AutotraderError,
+    ConfigError,
+    DatabaseBusy,
+    DataError,
+    ProviderRefused,
+    printable,
+)
 
 EXIT_CONFIG = 2
 EXIT_UNAVAILABLE = 1
 EXIT_INTERRUPTED = 130
+
+
+MAX_HOURS = 24 * 366 * 10  # ten years: longer is a typo, and past what a datetime can add
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, whose errors are one line (ConfigError) instead of usage plus a message."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(f"{message} (see python runner.py --help)")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +53,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    run = argparse.ArgumentParser(add_help=False)
+    run = Parser(add_help=False)
     _common(run)
     run.add_argument(
         "--from",
@@ -55,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="replay this candle file (timestamp_ms,open,high,low,close,volume; .gz ok)",
     )
     run.add_argument("--seed", type=int, help="fix randomness (default: SEED)")
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="runner.py",
         parents=[run],
         description="autotrader: a research-first autonomous crypto trading agent. "
@@ -97,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     decided = commands.add_parser("decisions", help="one cycle's Plan, Proposal and Verdict")
     decided.add_argument("trace_id", help="a trace id, or a unique prefix of its hex digits")
     _common(decided)
+    doctor = commands.add_parser(
+        "doctor", help="check settings, database, venue and each model, then exit"
+    )
+    _common(doctor)
     return parser
 
 
@@ -121,8 +144,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         settings = settings_from(args)
         command = args.command or "run"
         if command == "trace":
@@ -133,28 +156,34 @@ def main(argv: Sequence[str]) -> int:
             return _serve(settings, args)
         if command in ("runs", "cycles", "trades", "decisions"):
             return _inspect(settings, command, args)
+        if command == "doctor":
+            return _doctor(settings)
         return _run(settings, args)
     except (ConfigError, DataError) as error:
-        print(f"autotrader: {error}", file=sys.stderr)
-        return EXIT_CONFIG
-    except DatabaseBusy as error:
-        print(f"autotrader: {error}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return _fail(str(error), EXIT_CONFIG)
+    except (DatabaseBusy, ProviderRefused) as error:
+        return _fail(str(error), EXIT_UNAVAILABLE)
     except AutotraderError as error:  # e.g. the venue unreachable at boot (cycles retry)
-        print(
-            f"autotrader: cannot start: {error}; check the network and the exchange's status",
-            file=sys.stderr,
+        return _fail(
+            f"cannot start: {error}; check the network and the exchange's status",
+            EXIT_UNAVAILABLE,
         )
-        return EXIT_UNAVAILABLE
     except KeyboardInterrupt:  # before the loop's own signal handling is in place
         print("autotrader: interrupted before the loop started", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
+def _fail(message: str, code: int) -> int:
+    """One line on stderr, as text: what came from outside (a server's message, a path) may
+    hold control characters, which are shown escaped."""
+    print(f"autotrader: {printable(message)}", file=sys.stderr)
+    return code
+
+
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     hours = args.hours
-    if hours is not None and hours <= 0:
-        raise ConfigError(f"--hours {hours} must be positive")
+    if hours is not None and not (0 < hours <= MAX_HOURS):  # also refuses nan and inf
+        raise ConfigError(f"--hours {hours} must be positive, and at most {MAX_HOURS} (ten years)")
     start, until = parse_time("--from", args.start), parse_time("--until", args.until)
     from rich.console import Console
 
@@ -172,6 +201,14 @@ def _trace(settings: Settings, trace_id: str) -> int:
 
     print_trace(open_readonly(settings.db_path), trace_id, Console())
     return 0
+
+
+def _doctor(settings: Settings) -> int:
+    from rich.console import Console
+
+    from autotrader.core.doctor import run_doctor
+
+    return asyncio.run(run_doctor(settings, Console()))
 
 
 def _report(settings: Settings, args: argparse.Namespace) -> int:
@@ -195,8 +232,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
         serve(settings, args.host, args.port, token)
     except AddressInUse as error:
-        print(f"autotrader: {error}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return _fail(str(error), EXIT_UNAVAILABLE)
     return 0
 
 

@@ -8,14 +8,40 @@ fields are nullable (strict mode makes every field required) and left out of sto
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from importlib.resources import files
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
-QTY_PATTERN = r"^\d+(\.\d+)?$"
-Qty = Annotated[str, StringConstraints(pattern=QTY_PATTERN, max_length=40)]
+QTY_PATTERN = r"^\d+(\.\d+)?$"  # the seed's text, as exported; JSON Schema's \d is [0-9]
+ASCII_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+def ascii_decimal(text: str) -> str:
+    r"""A quantity is a plain decimal in ASCII digits: Python's (and pydantic's) `\d` would also
+    take full-width or Arabic-Indic digits, which Decimal() then reads as numbers."""
+    if not ASCII_DECIMAL.fullmatch(text):
+        raise ValueError(f"{text!r} is not a plain decimal in ASCII digits, e.g. 0.001")
+    return text
+
+
+def parse_quantity(text: str) -> Decimal:
+    """A quantity from text, only if it is a plain ASCII decimal (raises ValueError)."""
+    return Decimal(ascii_decimal(text))
+
+
+Qty = Annotated[
+    str, StringConstraints(pattern=QTY_PATTERN, max_length=40), AfterValidator(ascii_decimal)
+]
 
 PolicyId = Literal["rsi_mean_reversion", "ma_crossover", "breakout", "hold"]
 Side = Literal["BUY", "SELL"]  # an order's side
@@ -126,7 +152,7 @@ class Proposal(StrictModel):
 
     @property
     def quantity(self) -> Decimal:
-        return Decimal(self.qty)
+        return parse_quantity(self.qty)
 
 
 class Verdict(StrictModel):
@@ -149,7 +175,7 @@ Payload = Plan | Proposal | Verdict
 
 def final_quantity(proposal: Proposal, verdict: Verdict) -> Decimal:
     """The quantity a verdict lets through: its revision if it has one, else the proposal's."""
-    return Decimal(verdict.revised_qty or proposal.qty)
+    return parse_quantity(verdict.revised_qty or proposal.qty)
 
 
 def to_payload(model: BaseModel) -> dict[str, Any]:
@@ -165,6 +191,21 @@ def seed_schema(name: SchemaName) -> dict[str, Any]:
     text = files("autotrader.seed_schemas").joinpath(f"{name}.schema.json").read_text()
     schema: dict[str, Any] = json.loads(text)
     return schema
+
+
+def seed_validator(name: SchemaName) -> Any:
+    r"""A draft-07 validator of a seed schema whose patterns have JSON Schema's (ECMA-262)
+    meaning: `\d` is [0-9], as Python's `re` only gives with re.ASCII."""
+    import jsonschema  # only the summary and the tests validate stored payloads
+
+    def ascii_pattern(validator: Any, pattern: str, instance: Any, _schema: Any) -> Any:
+        if validator.is_type(instance, "string") and not re.search(pattern, instance, re.ASCII):
+            yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+    checker = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+        jsonschema.Draft7Validator, {"pattern": ascii_pattern}
+    )
+    return checker(seed_schema(name))
 
 
 SAFE_PLAN = Plan(

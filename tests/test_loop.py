@@ -12,7 +12,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 
 from autotrader.cli import main
@@ -20,7 +19,7 @@ from autotrader.core import orchestrator
 from autotrader.errors import ConfigError, VenueUnavailable
 from autotrader.exchange.feeds import ReplayFeed
 from autotrader.research.summary import SCHEMA_OF
-from autotrader.schemas import seed_schema
+from autotrader.schemas import seed_validator
 from tests.helpers import run_replay
 
 ACCEPTANCE_DAY = datetime(2025, 9, 29, tzinfo=UTC)  # a Monday of the bundled month
@@ -74,7 +73,7 @@ def test_v1_the_planner_varies_its_wakeup(acceptance_db: Path) -> None:
 def test_v1_every_stored_model_output_is_valid_against_the_seed_schemas(
     acceptance_db: Path,
 ) -> None:
-    validators = {a: jsonschema.Draft7Validator(seed_schema(n)) for a, n in SCHEMA_OF.items()}
+    validators = {a: seed_validator(n) for a, n in SCHEMA_OF.items()}
     rows = _rows(acceptance_db, "SELECT agent, payload_json FROM decisions")
     invalid = [p for agent, p in rows if not validators[agent].is_valid(json.loads(p))]
     assert rows and invalid == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 from agents import Agent, Handoff, ModelSettings
 from agents.models.interface import Model
 
+from autotrader.agents.reasoning import reasoning
 from autotrader.agents.tools import PLANNER_TOOLS
 from autotrader.cycle import CycleContext
 
@@ -35,7 +36,9 @@ When anything is unclear, choose the safest plan: OBSERVE, the hold strategy, 36
 
 
 def build_planner(
-    model: Model, to_trader: Handoff[CycleContext, Agent[CycleContext]]
+    model: Model,
+    to_trader: Handoff[CycleContext, Agent[CycleContext]],
+    effort: str | None = None,
 ) -> Agent[CycleContext]:
     return Agent[CycleContext](
         name="Planner",
@@ -44,6 +47,8 @@ def build_planner(
         tools=list(PLANNER_TOOLS),
         handoffs=[to_trader],
         # It must end by handing off: a tool call is required on every turn.
-        model_settings=ModelSettings(tool_choice="required", parallel_tool_calls=False),
+        model_settings=ModelSettings(
+            tool_choice="required", parallel_tool_calls=False, reasoning=reasoning(effort)
+        ),
         reset_tool_choice=False,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 from typing import Any, Literal
 
 from agents import FunctionTool, RunContextWrapper, function_tool
@@ -20,7 +20,7 @@ from autotrader.db.types import decimal_to_text
 from autotrader.exchange.candles import Candle
 from autotrader.research.arms import arm_of
 from autotrader.research.store import recent_experiments as stored_experiments
-from autotrader.schemas import to_payload
+from autotrader.schemas import parse_quantity, to_payload
 from autotrader.tools import market, strategy
 from autotrader.tools.ledger import recent_trades
 from autotrader.tools.portfolio import account_view
@@ -139,10 +139,13 @@ async def pre_trade_check(ctx: Ctx, side: Literal["BUY", "SELL"], qty: str) -> s
         qty: the quantity in the base asset, as a decimal string.
     """
     try:
-        quantity = Decimal(qty)
-    except InvalidOperation:
-        raise ValueError(f"qty must be a decimal string such as 0.001, got {qty!r}") from None
+        quantity = parse_quantity(qty)
+    except (ValueError, InvalidOperation):
+        raise ValueError(
+            f"qty must be a plain decimal in ASCII digits such as 0.001, got {qty!r}"
+        ) from None
     ctx.context.tools_called.add("pre_trade_check")
+    ctx.context.checked.add((side, quantity))
     return _json(ctx.context.deps.trade.pre_trade_check(side, quantity))
 
 

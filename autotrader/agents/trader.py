@@ -6,6 +6,7 @@ from __future__ import annotations
 from agents import Agent, Handoff, ModelSettings
 from agents.models.interface import Model
 
+from autotrader.agents.reasoning import reasoning
 from autotrader.agents.tools import TRADER_TOOLS
 from autotrader.cycle import CycleContext
 
@@ -31,7 +32,9 @@ exponent). hypothesis (at most 120 characters) says what you expect and why. con
 
 
 def build_trader(
-    model: Model, to_judge: Handoff[CycleContext, Agent[CycleContext]]
+    model: Model,
+    to_judge: Handoff[CycleContext, Agent[CycleContext]],
+    effort: str | None = None,
 ) -> Agent[CycleContext]:
     return Agent[CycleContext](
         name="Trader",
@@ -40,6 +43,8 @@ def build_trader(
         tools=list(TRADER_TOOLS),
         handoffs=[to_judge],
         # Tools first (in parallel), then the handoff: a tool call is required on every turn.
-        model_settings=ModelSettings(tool_choice="required", parallel_tool_calls=True),
+        model_settings=ModelSettings(
+            tool_choice="required", parallel_tool_calls=True, reasoning=reasoning(effort)
+        ),
         reset_tool_choice=False,
     )

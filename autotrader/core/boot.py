@@ -18,12 +18,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from agents import set_trace_processors
+from agents.tracing.processor_interface import TracingExporter
 from rich.console import Console
 from rich.logging import RichHandler
 
 from autotrader.agents.briefs import REGIME_CANDLES
 from autotrader.agents.graph import AgentGraph
-from autotrader.agents.providers import ModelSet, build_models, trace_processors, uploads_traces
+from autotrader.agents.providers import (
+    ModelSet,
+    build_models,
+    ping,
+    trace_processors,
+    uploads_traces,
+)
 from autotrader.clock import Clock, SimulatedClock, WallClock, from_ms
 from autotrader.config import Settings
 from autotrader.core.console import ConsoleView
@@ -34,7 +41,7 @@ from autotrader.cycle import Deps
 from autotrader.db import Database
 from autotrader.db.lock import WriterLock
 from autotrader.db.traces import LocalTraceStore
-from autotrader.errors import ConfigError
+from autotrader.errors import ConfigError, ProviderRefused
 from autotrader.exchange.base import FillPricer, MarketData, Venue
 from autotrader.exchange.ccxt_calls import RetryPolicy, call_exchange
 from autotrader.exchange.ccxt_venue import CcxtVenue, build_exchange
@@ -58,6 +65,7 @@ class RunOptions:
     # instance, or a test double), and a clock instead of the wall clock (a simulated one).
     exchange: Any = None
     clock: Clock | None = None
+    trace_exporter: TracingExporter | None = None  # in place of OpenAI's uploader (tests)
 
 
 def replay_span(feed: ReplayFeed, options: RunOptions, step_secs: int) -> tuple[datetime, datetime]:
@@ -149,11 +157,15 @@ def banner_fields(
         else "live (wall clock)"
     )
     models = ", ".join(f"{role.lower()}={name}" for role, name in model_set.names.items())
+    efforts = {role: e for role, e in model_set.efforts.items() if e}
+    if efforts:
+        models += "  (reasoning " + ", ".join(f"{r.lower()} {e}" for r, e in efforts.items()) + ")"
+    _, why = settings.provider_choice
     return {
         "mode": settings.mode + ("  (deposit cap enforced)" if settings.cap_enforced else ""),
         "symbol": f"{settings.symbol}  {settings.timeframe}",
         "feed": feed,
-        "provider": f"{model_set.provider} ({model_set.endpoint})",
+        "provider": f"{model_set.provider} ({model_set.endpoint}; {why})",
         "models": models,
         "traces": "local database" + (" + OpenAI" if uploads_traces(settings) else ""),
         "venue": venue.name,
@@ -162,6 +174,22 @@ def banner_fields(
         "run": run.run_id + ("  (resumed)" if run.resumed else ""),
         "seed": str(settings.seed),
     }
+
+
+async def preflight(model_set: ModelSet, view: ConsoleView) -> None:
+    """A minimal request to each configured model before anything else: a refusal stops the
+    start with the provider's reason; no answer yet is only a warning (cycles retry)."""
+    for answer in await ping(model_set):
+        if answer.permanent:
+            raise ProviderRefused(
+                f"{model_set.provider} at {model_set.endpoint} refused model {answer.model!r} "
+                f"({answer.detail}); check OPENAI_API_KEY, the model names and OPENAI_BASE_URL"
+            )
+        if not answer.ok:
+            view.note(
+                f"model {answer.model} did not answer yet ({answer.detail}); cycles retry",
+                level="WARNING",
+            )
 
 
 def configure_logging(console: Console, level: str, log_file: TextIO | None = None) -> None:
@@ -208,6 +236,7 @@ async def _run_agent(
         console, settings.log_level, db=db, base_asset=settings.base_asset, log_file=log_file
     )
     model_set = options.model_set or build_models(settings)
+    await preflight(model_set, view)
     wall_now = datetime.now(UTC)
     wiring, run = wire_market(
         settings,
@@ -237,8 +266,11 @@ async def _run_agent(
     if fixed.repaired or fixed.unresolved:
         view.note(fixed.describe(), level="WARNING")
     store = LocalTraceStore(db)
-    set_trace_processors(trace_processors(settings, store))
-    graph = AgentGraph(model_set, settings.model_max_retries)
+    processors = trace_processors(settings, store, options.trace_exporter)
+    set_trace_processors(processors)
+    graph = AgentGraph(
+        model_set, settings.model_max_retries, deadline_secs=settings.cycle_deadline_secs
+    )
     stop = StopRequest()
     _install_signal_handlers(stop, view)
     run_start = wiring.span[0] if wiring.span else clock.now()
@@ -260,10 +292,18 @@ async def _run_agent(
         if status == "STOPPED":
             orchestrator.final_snapshot()
         finish_run(db, run.run_id, status, datetime.now(UTC))
-        store.force_flush()
+        for processor in processors:  # the local store and the uploader, on every way out
+            processor.force_flush()
+            processor.shutdown()
         set_trace_processors([])
-    view.summary(summarize(db, run.run_id), {"status": status, "database": str(settings.db_path)})
+    summary = summarize(db, run.run_id)
+    view.summary(summary, {"status": status, "database": str(settings.db_path)})
     db.close()
+    if summary.cycles and summary.error_cycles == summary.cycles:
+        view.note(
+            f"every one of the {summary.cycles} cycles failed; see the errors above", level="ERROR"
+        )
+        return 1
     return 0
 
 

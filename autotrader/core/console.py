@@ -271,7 +271,17 @@ def _label(node: queries.SpanNode) -> Text:
     label = Text.assemble((span.kind, "bold"), " ", span.name)
     if node.duration_ms is not None:
         label.append(f"  {formats.millis(node.duration_ms)}", style="dim")
-    if span.kind == "function":
+    inner = data.get("data") or {}
+    if span.kind == "custom" and "latency_ms" in inner:  # one model call, as measured
+        label.append(
+            f"  {inner.get('model')} attempt {inner.get('attempt')}  "
+            f"{inner.get('latency_ms', 0):.0f} ms  {inner.get('chars')} chars  "
+            f"tokens in {inner.get('input_tokens')} out {inner.get('output_tokens')}"
+        )
+    elif span.kind == "generation":
+        output = json.dumps(data.get("output"), default=str)
+        label.append(f"  usage={data.get('usage')}  out={output[:80]}")
+    elif span.kind == "function":
         label.append(f"  in={str(data.get('input'))[:80]}  out={str(data.get('output'))[:80]}")
     elif span.kind == "guardrail":
         label.append(f"  triggered={data.get('triggered')}")

@@ -31,7 +31,13 @@ from autotrader.cycle import CycleContext, Deps, open_cycle, trace_id_for
 from autotrader.db import AuditBuffer, Sink
 from autotrader.db.models import Cycle
 from autotrader.db.traces import LocalTraceStore
-from autotrader.errors import ConfigError, DatabaseBusy, TradeError, describe
+from autotrader.errors import (
+    ConfigError,
+    DatabaseBusy,
+    ProviderRefused,
+    TradeError,
+    describe,
+)
 from autotrader.exchange.accounting import Books
 from autotrader.exchange.base import AccountState
 from autotrader.failpoints import failpoint
@@ -42,6 +48,7 @@ from autotrader.tools.portfolio import holds_position
 from autotrader.tools.trade import Fill, OrderIntent, make_idem
 
 log = logging.getLogger("autotrader")
+MAX_NOTE_CHARS = 160  # a fallback's reason as the cycle row keeps it, for the console
 BACKOFF_BASE_SECS = 30  # the first retry after a failed cycle; doubles per failure in a row
 MAX_BACKOFF_SECS = 900
 
@@ -141,8 +148,15 @@ class Orchestrator:
                 decided = self._decided(cycle, outcome)
                 with custom_span("execute", {"executable": outcome.executable}):
                     execution = self._execute(decided, outcome, audit)
+                # The outcome, for filtering traces by it (both stores read it at trace end).
+                metadata.update(
+                    action=outcome.proposal.action,
+                    verdict=outcome.verdict.decision,
+                    executed=str(execution.fill is not None).lower(),
+                    fallback=",".join(sorted(outcome.fallbacks)) or "none",
+                )
             return self._close(decided, execution, audit, started, price=cycle.price)
-        except ConfigError:
+        except (ConfigError, ProviderRefused):
             if not self._committed(decided):
                 audit.flush(deps.db)
             raise
@@ -170,6 +184,15 @@ class Orchestrator:
             guardrail=outcome.guardrail_violation,
             error=outcome.error,
             price=cycle.price,
+            chars_sent=sum(call.chars for call in cycle.calls),
+            input_tokens=sum(call.input_tokens for call in cycle.calls),
+            output_tokens=sum(call.output_tokens for call in cycle.calls),
+            model_ms=sum(call.latency_ms for call in cycle.calls),
+            reasks=sum(call.attempt > 1 for call in cycle.calls),
+            fallback_reason=next(
+                (f"{role}: {why}"[:MAX_NOTE_CHARS] for role, why in outcome.fallbacks.items()),
+                None,
+            ),
         )
         return Decided(row, outcome.plan, outcome.proposal, outcome.proposal_decided)
 
@@ -251,7 +274,7 @@ class Orchestrator:
         waits out a back-off and tries again before any new cycle)."""
         try:
             return self.finish_open_cycles()
-        except ConfigError:
+        except (ConfigError, ProviderRefused):
             raise
         except Exception as error:
             self._maybe_open = True
@@ -340,9 +363,8 @@ class Orchestrator:
     ) -> Cycle:
         self._errors_in_a_row += 1
         backoff = min(MAX_BACKOFF_SECS, BACKOFF_BASE_SECS * 2 ** (self._errors_in_a_row - 1))
-        message = describe(error)
-        log.warning("cycle at %s failed (%s); next try in %ss", now.isoformat(), message, backoff)
-        log.debug("cycle failure", exc_info=error)
+        message = describe(error)  # the console's cycle line says it, once
+        log.debug("cycle at %s failed; next try in %ss", now.isoformat(), backoff, exc_info=error)
         row = Cycle(
             run_id=self.deps.run_id,
             trace_id=trace_id,

@@ -68,6 +68,12 @@ class LocalTraceStore(TracingProcessor):
             self._spans.setdefault(trace.trace_id, [])
 
     def on_trace_end(self, trace: Trace) -> None:
+        exported = trace.export() or {}  # the metadata as the cycle left it (its outcome)
+        with self._lock:
+            if trace.trace_id in self._traces:
+                self._traces[trace.trace_id]["metadata_json"] = json.dumps(
+                    exported.get("metadata") or {}, default=str
+                )
         self._write(trace.trace_id)
 
     def on_span_start(self, span: Span[Any]) -> None:

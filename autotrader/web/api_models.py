@@ -172,6 +172,13 @@ class CycleOut(BaseModel):
     fallbacks: int
     guardrail: str | None
     error: str | None
+    price: Decimal | None
+    chars_sent: int
+    input_tokens: int
+    output_tokens: int
+    model_ms: float
+    reasks: int
+    fallback_reason: str | None
     decisions: list[DecisionOut]
     fills: list[TradeOut]
     experiment: ExperimentOut | None
