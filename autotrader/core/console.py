@@ -17,7 +17,6 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from time import perf_counter
 from typing import Any, TextIO
 
@@ -39,16 +38,8 @@ from autotrader.research.views import cycle_outcome
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
 PROGRESS_EVERY_SECS = 0.25
 WIDTH = 80
-LINE = "{time:5} {trace:8} {mode:5} {arm:10} {outcome:11} {pos:>8} {pnl:>7} {hold:>7} {next:>8}"
+LINE = "{time:5} {trace:8} {mode:7} {arm:10} {outcome:11} {pos:>8} {pnl:>7} {hold:>7} {next:>8}"
 INDENT = " " * 6
-
-
-def _money(value: Decimal | None) -> str:
-    return formats.money(value)
-
-
-def _pct(value: float | None) -> str:
-    return formats.pct(value)
 
 
 def clip(text: str, width: int) -> str:
@@ -127,7 +118,7 @@ class ConsoleView:
         line = LINE.format(
             time=f"{row.cycle_ts:%H:%M}",
             trace=queries.short_trace(row.trace_id),
-            mode=(row.plan_mode or "-")[:5],
+            mode=(row.plan_mode or "-")[:7],
             arm=arm_short(row.arm) + ("*" if row.explore else ""),
             outcome=cycle_outcome(row),
             pos=position,
@@ -248,10 +239,10 @@ class ConsoleView:
         rows = [
             ("cycles", f"{summary.cycles} ({summary.error_cycles} skipped on errors)"),
             ("trades", str(summary.trades)),
-            ("fees paid (USDT)", _money(summary.fees)),
-            ("final equity (USDT)", _money(summary.final_equity)),
-            ("return", _pct(summary.total_return)),
-            ("buy & hold", _pct(summary.buy_and_hold)),
+            ("fees paid (USDT)", formats.money(summary.fees)),
+            ("final equity (USDT)", formats.money(summary.final_equity)),
+            ("return", formats.pct(summary.total_return)),
+            ("buy & hold", formats.pct(summary.buy_and_hold)),
             ("max drawdown", f"{summary.max_drawdown:.2%}"),
             ("schema-valid outputs", f"{summary.schema_valid}/{summary.decisions}"),
             ("guardrail trips", str(summary.guardrail_trips)),

@@ -116,10 +116,7 @@ def cycles(
     """The run's cycles, newest first, with Plan, Proposal, Verdict, fills and experiment.
     Filters: action, verdict, mode, status, arm (one of their values); executed, fallback,
     explore, guardrail (yes or no)."""
-    given = {
-        k: v for k, v in request.query_params.items() if k in queries.CHOICES or k in queries.FLAGS
-    }
-    where = queries.CycleFilter.of(given)
+    where = queries.CycleFilter.from_query(request.query_params)
     found = queries.run_overview(site.db, run)
     page = queries.cycles_page(site.db, found.run.run_id, where, limit, offset)
     return PageOut(

@@ -1,6 +1,8 @@
 """The dashboard's pages, rendered on the server (Jinja2) from the query layer: Overview, Market,
-Cycles, Trace, Research, Trades, Runs, and the trades as CSV. Every page takes `?run=`; charts
-draw in the browser from the JSON API with the vendored chart library."""
+Cycles, Trace, Research, Trades, Runs, and the trades as CSV. Every page takes `?run=`. Charts
+draw in the browser with the vendored chart library, from data embedded in the page (the JSON
+API's shapes, so nothing waits for a second request), refreshed from the API while the agent
+runs."""
 
 from __future__ import annotations
 
@@ -119,10 +121,7 @@ def cycles(
     found = _run_or_none(site, run)
     if found is None:
         return _render(request, site, "empty.html", "cycles", None)
-    given = {
-        k: v for k, v in request.query_params.items() if k in queries.CHOICES or k in queries.FLAGS
-    }
-    where = queries.CycleFilter.of(given)
+    where = queries.CycleFilter.from_query(request.query_params)
     rows = queries.cycles_page(site.db, found.run.run_id, where, PAGE_SIZE, (page - 1) * PAGE_SIZE)
     params = {"run": found.run.run_id, **where.as_params()}
     return _render(

@@ -76,6 +76,11 @@ class CycleFilter:
                 raise ConfigError(f"unknown filter {key!r}: filter on one of {names}")
         return cls(**values)
 
+    @classmethod
+    def from_query(cls, params: Mapping[str, str]) -> CycleFilter:
+        """From a request's query parameters, the others (run, page, limit) left aside."""
+        return cls.of({k: v for k, v in params.items() if k in CHOICES or k in FLAGS})
+
     def as_params(self) -> dict[str, str]:
         """The filter as query parameters (links keep it)."""
         params: dict[str, str] = {}
