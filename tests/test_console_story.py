@@ -18,7 +18,7 @@ from autotrader.db.models import Cycle, Decision, PortfolioSnapshot
 from tests.helpers import run_replay
 
 DAY = datetime(2025, 9, 29, tzinfo=UTC)
-HEADER = "UTC   trace    plan  arm"
+HEADER = "UTC   trace    plan    arm"
 
 
 def cycle_lines(text: str) -> list[str]:
