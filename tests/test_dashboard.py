@@ -108,7 +108,7 @@ def test_api_pages_are_bounded(client: TestClient) -> None:
     page = client.get("/api/cycles").json()
     assert page["limit"] == 50 and len(page["items"]) <= 50
     series = client.get("/api/series").json()
-    assert 0 < len(series["time"]) == len(series["equity"]) <= 2000
+    assert 0 < len(series["time"]) == len(series["equity"]) <= 1200
 
 
 def test_the_api_is_documented(client: TestClient) -> None:

@@ -35,7 +35,7 @@ from autotrader.research.metrics import (
 )
 from autotrader.tools.ledger import quote_fee
 
-MAX_POINTS = 2000  # more than a chart has pixels across
+MAX_POINTS = 1200  # about the pixels a chart has across
 ANNUALISE_AFTER = timedelta(days=7)  # a shorter run's annualised return says nothing
 
 

@@ -249,7 +249,7 @@ class ResearchOut(BaseModel):
 
 
 class SeriesOut(BaseModel):
-    """Chart series as columns over one `time` column (UTC seconds), at most 2,000 rows."""
+    """Chart series as columns over one `time` column (UTC seconds), at most 1,200 rows."""
 
     time: list[int]
     equity: list[float]

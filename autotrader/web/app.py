@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -18,7 +19,17 @@ from autotrader.web.auth import TokenGate
 from autotrader.web.data import Dashboard
 
 STATIC = Path(__file__).parent / "static"
+STATIC_MAX_AGE_SECS = 600  # the chart library is 200 KB: fetched once per visit, not per page
 log = logging.getLogger("autotrader.web")
+
+
+class CachedStatic(StaticFiles):
+    """The package's own files, which browsers may keep for a while."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = f"public, max-age={STATIC_MAX_AGE_SECS}"
+        return response
 
 
 def _error(request: Request, status: int, message: str) -> Response:
@@ -52,7 +63,7 @@ def create_app(site: Dashboard, token: str | None = None) -> FastAPI:
     )
     app.state.dashboard = site
     app.state.templates = pages.templates()
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/static", CachedStatic(directory=STATIC), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
 
