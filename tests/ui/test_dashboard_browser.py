@@ -174,16 +174,11 @@ def test_every_page_loads_for_people(tab: Tab, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def test_overview_charts_paint_and_it_loads_within_a_second(tab: Tab) -> None:
+def test_overview_charts_paint(tab: Tab) -> None:
     page = tab.open("/")
     page.wait_for_function("window.AutotraderCharts.registry.equity !== undefined")
     assert tab.painted("#equity-chart") > 500 and tab.painted("#drawdown-chart") > 200
-    timing = page.evaluate(
-        "(() => { const n = performance.getEntriesByType('navigation')[0];"
-        " return n.loadEventEnd - n.startTime; })()"
-    )
-    print(f"\noverview page load in the browser: {timing:.0f} ms (target 1000 ms)")
-    assert timing < 1000
+    # How fast is `make bench`'s question (benchmarks/dashboard.py), not a test's.
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "readme_overview.png"))
 
