@@ -3,12 +3,14 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+UI_STAMP := $(VENV)/.installed-ui
+CHROMIUM ?= /usr/bin/chromium
 # The first Python >= 3.11 on PATH; override with `make PYTHON=/path/to/python3.12 test`.
 PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
 	&& { echo $$p; break; }; done)
 
-.PHONY: run test test-ray lint bench sweep record report clean
+.PHONY: run test test-ray test-ui lint bench sweep record report dashboard clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ not found on PATH; install it or run make PYTHON=/path/to/python3.11" >&2; exit 2; }
@@ -21,14 +23,26 @@ $(RAY_STAMP): $(STAMP)  # the opt-in Ray extra, for the Ray tests and benchmark
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,ray]'
 	@touch $(RAY_STAMP)
 
+# The browser suite's extra: Playwright, driving the system's Chromium (never a downloaded one).
+$(UI_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,ui]'
+	@touch $(UI_STAMP)
+
 run: $(STAMP)  ## run the agent (defaults: paper mode, bundled real candles, offline model)
 	$(BIN)/python runner.py $(ARGS)
 
-test: $(STAMP)  ## the test suite, offline (the Ray backend's tests are in test-ray)
-	$(BIN)/python -m pytest -m "not ray" $(ARGS)
+test: $(STAMP)  ## the test suite, offline (no browser, Ray, real model or fault storm: see below)
+	$(BIN)/python -m pytest $(ARGS)
 
 test-ray: $(RAY_STAMP)  ## the sweep on a local Ray (installs the ray extra)
 	$(BIN)/python -m pytest -m ray $(ARGS)
+
+test-ui: $(UI_STAMP)  ## the dashboard in headless Chromium (apt-get install -y chromium)
+	@test -x $(CHROMIUM) || { echo "error: $(CHROMIUM) not found; install it with apt-get install -y chromium" >&2; exit 2; }
+	$(BIN)/python -m pytest -m ui tests/ui $(ARGS)
+
+dashboard: $(STAMP)  ## the read-only web dashboard on http://127.0.0.1:8000 (ARGS="--port 8001")
+	$(BIN)/python runner.py serve $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check autotrader runner.py tests benchmarks
@@ -39,6 +53,7 @@ bench: $(RAY_STAMP)  ## speed, memory, learning and sweep figures on the bundled
 	$(BIN)/python -m benchmarks.cycle_speed
 	$(BIN)/python -m benchmarks.learning
 	$(BIN)/python -m benchmarks.sweep_speed
+	$(BIN)/python -m benchmarks.dashboard
 
 SWEEP_SPEC ?= sweeps/dev.toml
 sweep: $(STAMP)  ## the development sweep over the shared data (about an hour on 2 cores)

@@ -7,6 +7,9 @@
     python runner.py report --sweep DIR
     python runner.py sweep SPEC [--out DIR] [--data DIR] [--workers N] [--ray]
     python runner.py doctor [--db PATH]
+    python runner.py serve [--host HOST] [--port PORT] [--db PATH] [--replay PATH]
+    python runner.py runs | cycles [--run ID] [--last N] [--filter EXPR] | trades [--run ID]
+                     [--last N] | decisions TRACE_ID   (each with [--db PATH])
 
 Heavy imports (the Agents SDK takes ~2 s) happen only once settings are valid, so a bad
 setting or `--help` answers at once.
@@ -83,12 +86,39 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", parents=[run], help="run the agent (the default)")
     show = commands.add_parser("trace", help="print one cycle's stored trace as a tree")
-    show.add_argument("trace_id")
+    show.add_argument("trace_id", help="a trace id, or a unique prefix of its hex digits")
     _common(show)
     report = commands.add_parser("report", help="evaluate a run: text, HTML and PNG charts")
     _common(report)
     report.add_argument("--out", metavar="DIR", help="output folder (default: beside the database)")
     report.add_argument("--run", dest="run_id", help="which run (default: the latest)")
+    serve = commands.add_parser("serve", help="the read-only web dashboard and JSON API")
+    _common(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (8000)")
+    serve.add_argument(
+        "--replay", metavar="PATH", help="the candle file replay runs are drawn on (REPLAY_PATH)"
+    )
+    runs = commands.add_parser("runs", help="list the runs in the database")
+    _common(runs)
+    cycles = commands.add_parser("cycles", help="a run's cycles with their trace ids")
+    _common(cycles)
+    cycles.add_argument("--run", dest="run_id", help="which run (default: the latest)")
+    cycles.add_argument("--last", type=int, default=20, metavar="N", help="how many (20)")
+    cycles.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="e.g. executed, fallback, explore=no, action=BUY, verdict=REJECT, arm=hold",
+    )
+    trades = commands.add_parser("trades", help="a run's fills with round-trip PnL")
+    _common(trades)
+    trades.add_argument("--run", dest="run_id", help="which run (default: the latest)")
+    trades.add_argument("--last", type=int, default=20, metavar="N", help="how many (20)")
+    decided = commands.add_parser("decisions", help="one cycle's Plan, Proposal and Verdict")
+    decided.add_argument("trace_id", help="a trace id, or a unique prefix of its hex digits")
+    _common(decided)
     doctor = commands.add_parser(
         "doctor", help="check settings, database, venue and each model, then exit"
     )
@@ -145,6 +175,10 @@ def main(argv: Sequence[str]) -> int:
             return _trace(settings, args.trace_id)
         if command == "report":
             return _report(settings, args)
+        if command == "serve":
+            return _serve(settings, args)
+        if command in ("runs", "cycles", "trades", "decisions"):
+            return _inspect(settings, command, args)
         if command == "doctor":
             return _doctor(settings)
         return _run(settings, args)
@@ -190,12 +224,9 @@ def _trace(settings: Settings, trace_id: str) -> int:
     from rich.console import Console
 
     from autotrader.core.console import print_trace
-    from autotrader.db import Database
+    from autotrader.db.readonly import open_readonly
 
-    if not settings.db_path.exists():
-        raise ConfigError(f"no database at {settings.db_path}; run the agent first or pass --db")
-    if not print_trace(Database.open(settings.db_path), trace_id, Console()):
-        raise ConfigError(f"no trace {trace_id!r} in {settings.db_path}; see the cycles table")
+    print_trace(open_readonly(settings.db_path), trace_id, Console())
     return 0
 
 
@@ -230,4 +261,41 @@ def _report(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigError(f"no database at {settings.db_path}; run the agent first or pass --db")
     out = Path(args.out) if args.out else settings.db_path.resolve().parent / "reports"
     write_report(settings, out, args.run_id, Console())
+    return 0
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from autotrader.web.serve import AddressInUse, serve
+
+    if not 0 < args.port < 65536:
+        raise ConfigError(f"--port {args.port} is not a port; give 1..65535 (e.g. 8000)")
+    token = settings.dashboard_token.get_secret_value() if settings.dashboard_token else None
+    try:
+        serve(settings, args.host, args.port, token)
+    except AddressInUse as error:
+        return _fail(str(error), EXIT_UNAVAILABLE)
+    return 0
+
+
+def _inspect(settings: Settings, command: str, args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from autotrader.core import inspect
+    from autotrader.db.readonly import open_readonly
+    from autotrader.research.queries import CycleFilter
+
+    last = getattr(args, "last", 1)
+    if last <= 0:
+        raise ConfigError(f"--last {last} must be positive")
+    db = open_readonly(settings.db_path)
+    if command == "runs":
+        shown = inspect.runs_table(db)
+    elif command == "cycles":
+        shown = inspect.cycles_table(db, args.run_id, last, CycleFilter.parse(args.filter))
+    elif command == "trades":
+        shown = inspect.trades_table(db, args.run_id, last)
+    else:
+        shown = inspect.decisions_view(db, args.trace_id)
+    inspect.show(Console(), shown)
+    db.close()
     return 0

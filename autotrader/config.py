@@ -45,7 +45,9 @@ TIMEFRAME_SECONDS: dict[str, int] = {
 }
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$")
 BUNDLED_CANDLES = "binance_BTCUSDT_5m_2025-09-06_2025-10-06.csv.gz"
-SECRET_FIELDS = frozenset({"openai_api_key", "exchange_api_key", "exchange_api_secret"})
+SECRET_FIELDS = frozenset(
+    {"openai_api_key", "exchange_api_key", "exchange_api_secret", "dashboard_token"}
+)
 
 
 def mask_url(url: str) -> str:
@@ -93,6 +95,10 @@ class Settings(BaseSettings):
     # Storage and logs.
     db_path: Path = Path("autotrader.db")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_file: Path | None = None  # the console's story and the log, appended here too
+
+    # The dashboard (`runner.py serve`): required when it listens beyond this machine.
+    dashboard_token: SecretStr | None = None
 
     # Exchange (testnet and real).
     exchange_id: str = "binance"

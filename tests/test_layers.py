@@ -1,5 +1,6 @@
 """Folders are layers and imports point down: kernel -> exchange -> tools -> research -> cycle ->
-guardrails -> agents -> core -> cli. Read from the source with `ast`, lazy imports included."""
+guardrails -> agents -> core -> web -> cli. Read from the source with `ast`, lazy imports
+included."""
 
 from __future__ import annotations
 
@@ -10,19 +11,13 @@ from tests.conftest import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "autotrader"
 # Lowest first. The kernel is config, errors, schemas, clock and db (with the package's data).
+# web (the dashboard) sits above core so the CLI can start it, yet needs only research and db;
+# sweep calls core.boot and only the CLI calls it.
 LAYERS = (
-    "kernel",
-    "exchange",
-    "tools",
-    "research",
-    "cycle",
-    "guardrails",
-    "agents",
-    "core",
-    "sweep",
-    "cli",
-)
-FOLDERS = {"exchange", "tools", "research", "guardrails", "agents", "core", "sweep"}
+    "kernel", "exchange", "tools", "research", "cycle", "guardrails", "agents", "core", "web",
+    "sweep", "cli",
+)  # fmt: skip
+FOLDERS = {"exchange", "tools", "research", "guardrails", "agents", "core", "web", "sweep"}
 MODULES = {"cycle": "cycle", "cli": "cli"}
 
 

@@ -12,9 +12,10 @@ import logging
 import os
 import signal
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TextIO
 
 from agents import set_trace_processors
 from agents.tracing.processor_interface import TracingExporter
@@ -41,7 +42,7 @@ from autotrader.cycle import Deps
 from autotrader.db import Database
 from autotrader.db.lock import WriterLock
 from autotrader.db.traces import LocalTraceStore
-from autotrader.errors import ProviderRefused
+from autotrader.errors import ConfigError, ProviderRefused
 from autotrader.exchange.base import FillPricer, MarketData, Venue
 from autotrader.exchange.ccxt_calls import RetryPolicy, call_exchange
 from autotrader.exchange.ccxt_venue import CcxtVenue, build_exchange
@@ -177,9 +178,13 @@ async def preflight(model_set: ModelSet, view: ConsoleView) -> None:
             )
 
 
-def configure_logging(console: Console, level: str) -> None:
-    handler = RichHandler(console=console, show_path=False, markup=False)
-    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+def configure_logging(console: Console, level: str, log_file: TextIO | None = None) -> None:
+    handlers: list[logging.Handler] = [RichHandler(console=console, show_path=False, markup=False)]
+    if log_file is not None:  # LOG_FILE: the same records, with time and level, as plain text
+        to_file = logging.StreamHandler(log_file)
+        to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handlers.append(to_file)
+    logging.basicConfig(level=level, handlers=handlers, format="%(message)s", force=True)
     # The SDK and HTTP clients are chatty at INFO; their warnings still show.
     for name in ("openai.agents", "openai", "httpx", "httpx2", "ccxt"):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
@@ -187,14 +192,35 @@ def configure_logging(console: Console, level: str) -> None:
 
 async def run_agent(settings: Settings, options: RunOptions, console: Console) -> int:
     """Run the agent as the one writer of its database (a second one stops at once)."""
-    with WriterLock(settings.db_path):
-        return await _run_agent(settings, options, console)
+    with WriterLock(settings.db_path), ExitStack() as files:
+        log_file = None
+        if settings.log_file is not None:
+            try:
+                log_file = files.enter_context(settings.log_file.open("a", encoding="utf-8"))
+            except OSError as error:
+                raise ConfigError(
+                    f"LOG_FILE {settings.log_file}: {error.strerror}; choose a writable file"
+                ) from None
+            files.callback(_detach, log_file)
+        return await _run_agent(settings, options, console, log_file)
 
 
-async def _run_agent(settings: Settings, options: RunOptions, console: Console) -> int:
-    configure_logging(console, settings.log_level)
-    view = ConsoleView(console, settings.log_level)
+def _detach(log_file: TextIO) -> None:
+    """Stop logging to a LOG_FILE that is about to close."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.StreamHandler) and handler.stream is log_file:
+            root.removeHandler(handler)
+
+
+async def _run_agent(
+    settings: Settings, options: RunOptions, console: Console, log_file: TextIO | None
+) -> int:
+    configure_logging(console, settings.log_level, log_file)
     db = Database.open(settings.db_path)
+    view = ConsoleView(
+        console, settings.log_level, db=db, base_asset=settings.base_asset, log_file=log_file
+    )
     model_set = options.model_set or build_models(settings)
     await preflight(model_set, view)
     wall_now = datetime.now(UTC)
