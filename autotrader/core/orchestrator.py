@@ -6,7 +6,9 @@ market, has the lab record the proposal and measure what came due, and commits i
 is made once: a trading cycle commits its decisions, its open cycle row and its order intent
 together before the order is sent; the trade, the order's final status and the cycle's row are
 then committed together. A cycle left open by a crash or a failure is finished from what was
-stored (its intent resolved by client id), never decided again. A cycle that fails before its
+stored (its intent resolved by client id), never decided again; one whose order's outcome is
+unknown stays open, and is finished (the order looked up again, with back-off) before any new
+cycle. A cycle that fails before its
 decisions are committed is logged and retried after a back-off; only a ConfigError stops the
 loop. A stop request ends it after the current cycle.
 """
@@ -31,7 +33,7 @@ from autotrader.cycle import CycleContext, Deps, open_cycle, trace_id_for
 from autotrader.db import AuditBuffer, Sink
 from autotrader.db.models import Cycle
 from autotrader.db.traces import LocalTraceStore
-from autotrader.errors import ConfigError, DatabaseBusy, TradeError, describe
+from autotrader.errors import ConfigError, DatabaseBusy, OrderOutcomeUnknown, TradeError, describe
 from autotrader.exchange.accounting import Books
 from autotrader.exchange.base import AccountState
 from autotrader.failpoints import failpoint
@@ -194,8 +196,13 @@ class Orchestrator:
         return self._send(intent, audit)
 
     def _send(self, intent: OrderIntent, audit: AuditBuffer) -> Execution:
+        """The order's outcome; an unknown one raises, so the cycle stays open (its remaining
+        rows wait for the order to resolve) and the loop looks it up again before anything
+        new is decided."""
         try:
             return Execution(fill=self.deps.trade.execute(intent, audit))
+        except OrderOutcomeUnknown:
+            raise
         except TradeError as error:
             log.warning("order not placed: %s", error)
             return Execution(error=describe(error))
