@@ -1,7 +1,8 @@
 """Faults at a stateful Binance (tests/fakes/binance.py, under ccxt's own HTTP handling) that
 once broke the one-order-per-decision and true-order-state promises: lookups that lag, an
-unknown outcome closing its cycle, and a crashed (or stopped) live run left behind. The storm
-that found them is `make test-faults`."""
+unknown outcome closing its cycle, a crashed (or stopped) live run left behind; and a replay
+killed twice before one order's venue call, which then never sent it. The storms that found
+them are `make test-faults`."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from tests.fakes.binance import API_KEY, API_SECRET, FakeBinance
 from tests.fakes.faults import TIMEOUT_AFTER, Fault, FaultPlan
 from tests.fakes.traders import restless_models
 from tests.faults.checks import lost_fills
-from tests.helpers import real_candles
+from tests.helpers import paper_venue, real_candles, replay_at, sent_intent, trade_tool
 
 T0 = datetime(2025, 9, 29, tzinfo=UTC)
 QTY = Decimal("0.001")
@@ -97,6 +98,34 @@ def test_a_sent_order_still_unseen_past_the_lookup_lag_is_sent_once_more(db: Dat
     outcome.flush(db)
     assert (fill.filled_qty, len(fake.orders)) == (QTY, 1)
     assert rows(db.path, "SELECT status, sends FROM orders") == [("FILLED", 2)]
+
+
+def test_a_paper_intent_killed_before_each_venue_call_is_still_sent(db: Database) -> None:
+    # The kill storm: killed at "sent" twice in a row, an order's sends counter reached its
+    # limit though the paper venue never saw it; it was never sent and the replay diverged.
+    feed, clock = replay_at(1000)
+    venue = paper_venue(db, feed, clock)
+    tool = trade_tool(venue, db, clock)
+    intent = tool.intend("BUY", QTY, "k")
+    sent_intent(db, **intent_fields(intent, clock.now()))
+    mark_order(db, intent.client_order_id, "PENDING", clock.now(), sent=True)  # killed again
+    outcome = AuditBuffer()
+    fill = tool.execute(intent, outcome)
+    outcome.flush(db)
+    assert fill.filled_qty == QTY
+    assert rows(db.path, "SELECT status, sends FROM orders") == [("FILLED", 3)]
+
+
+def intent_fields(intent: OrderIntent, now: datetime) -> dict[str, object]:
+    return {
+        "ts": now,
+        "symbol": "BTC/USDT",
+        "side": intent.side,
+        "qty": intent.qty,
+        "client_order_id": intent.client_order_id,
+        "idempotency_key": intent.idempotency_key,
+        "trace_id": None,
+    }
 
 
 def run_live(settings: Settings, fake: FakeBinance, hours: float) -> None:

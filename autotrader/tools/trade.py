@@ -55,7 +55,10 @@ from autotrader.tools.ledger import (
 )
 
 ORDER_LOOKUP = RetryPolicy(attempts=4, initial_wait=0.5, max_wait=4.0)
-MAX_SENDS = 2  # the first send, and one resend of an intent a crash left unresolved
+# Sends of one intent to a venue whose lookups can lag: the first, and one resend once time has
+# proven it absent. Where lookups read the venue's own book (paper), absence is proof at once,
+# a resend cannot execute twice, and a crash before the venue call must not use up a send.
+MAX_SENDS = 2
 QUOTE_QUANTUM = Decimal("0.00000001")  # a quote-sized buy's budget, rounded down to this
 CLIENT_ID_PREFIX = "at"  # Binance: at most 36 characters from [A-Za-z0-9._:/-]
 
@@ -295,7 +298,7 @@ class TradeTool:
         """A sent order the venue's lookups do not show. Its absence proves nothing until the
         venue's lookup lag has passed since it was sent (resending sooner could execute it
         twice: a client id is unique only among open orders); after that it never executed,
-        and it is sent again if it has a send left, else marked REJECTED."""
+        and it is sent again if it has a send left (see MAX_SENDS), else marked REJECTED."""
         unseen = self._clock.now() - order.updated_ts  # a sent order's updated_ts: its last send
         cid = order.client_order_id
         if unseen < self.venue.lookup_lag:
@@ -305,7 +308,7 @@ class TradeTool:
                 f"not found by client id {unseen.total_seconds():.0f}s after it was sent; "
                 "lookups can lag, so it stays UNKNOWN and is looked up again later (not resent)",
             )
-        if order.sends >= MAX_SENDS:
+        if order.sends >= MAX_SENDS and self.venue.lookup_lag:
             error = (
                 f"not found by client id {unseen} after the last of {order.sends} sends: "
                 "never executed"
