@@ -8,9 +8,8 @@ together before the order is sent; the trade, the order's final status and the c
 then committed together. A cycle left open by a crash or a failure is finished from what was
 stored (its intent resolved by client id), never decided again; one whose order's outcome is
 unknown stays open, and is finished (the order looked up again, with back-off) before any new
-cycle. A cycle that fails before its
-decisions are committed is logged and retried after a back-off; only a ConfigError stops the
-loop. A stop request ends it after the current cycle.
+cycle. A cycle that fails before its decisions are committed is logged and retried after a
+back-off; only a ConfigError stops the loop. A stop request ends it after the current cycle.
 """
 
 from __future__ import annotations
