@@ -1,8 +1,9 @@
 """Faults at a stateful Binance (tests/fakes/binance.py, under ccxt's own HTTP handling) that
 once broke the one-order-per-decision and true-order-state promises: lookups that lag, an
-unknown outcome closing its cycle, a crashed (or stopped) live run left behind; and a replay
-killed twice before one order's venue call, which then never sent it. The storms that found
-them are `make test-faults`."""
+unknown outcome closing its cycle, a crashed (or stopped) live run left behind; a replay
+killed twice before one order's venue call, which then never sent it; and an unknown order
+whose settle window every boot restarted. The storms that found most of them are
+`make test-faults`."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from rich.console import Console
 from autotrader.clock import SimulatedClock
 from autotrader.config import Settings, load_settings
 from autotrader.core.boot import RunOptions, run_agent
+from autotrader.core.reconcile import SETTLE_WINDOW, reconcile
 from autotrader.core.runs import finish_run, log_cycle, start_or_resume
 from autotrader.db import AuditBuffer, Database
 from autotrader.db.models import Cycle
@@ -114,6 +116,18 @@ def test_a_paper_intent_killed_before_each_venue_call_is_still_sent(db: Database
     outcome.flush(db)
     assert fill.filled_qty == QTY
     assert rows(db.path, "SELECT status, sends FROM orders") == [("FILLED", 3)]
+
+
+def test_an_unknown_order_is_proven_absent_a_settle_window_after_its_send_however_many_boots(
+    db: Database,
+) -> None:
+    feed, clock = replay_at(1000)
+    venue = paper_venue(db, feed, clock)
+    sent = clock.now()
+    sent_intent(db, **intent_fields(trade_tool(venue, db, clock).intend("BUY", QTY, "k"), sent))
+    for elapsed in (SETTLE_WINDOW * 0.6, SETTLE_WINDOW * 1.2):  # two boots; never at the venue
+        reconcile(db, venue, since=sent, now=sent + elapsed, run_id=None)
+    assert rows(db.path, "SELECT status FROM orders") == [("REJECTED",)]
 
 
 def intent_fields(intent: OrderIntent, now: datetime) -> dict[str, object]:
