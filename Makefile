@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
 	&& { echo $$p; break; }; done)
 
-.PHONY: run test lint bench record report clean
+.PHONY: run test test-faults lint bench record report clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ not found on PATH; install it or run make PYTHON=/path/to/python3.11" >&2; exit 2; }
@@ -19,8 +19,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## run the agent (defaults: paper mode, bundled real candles, offline model)
 	$(BIN)/python runner.py $(ARGS)
 
-test: $(STAMP)  ## the test suite, offline
-	$(BIN)/python -m pytest $(ARGS)
+test: $(STAMP)  ## the test suite, offline (the fault storms are make test-faults)
+	$(BIN)/python -m pytest -m "not faults" $(ARGS)
+
+test-faults: $(STAMP)  ## the fault storms: kills of a real replay, a faulty exchange; prints figures
+	$(BIN)/python -m pytest -m faults tests/faults $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check autotrader runner.py tests benchmarks
