@@ -231,7 +231,14 @@ class FakeBinance:
         if not closed:  # nothing closed yet in it: its first price only
             current = self._candles[bisect_right(self._opens, now) - 1]
             return Candle(bucket_ms, current.open, current.open, current.open, current.open, 0.0)
-        return resample(closed, BASE_MS, 10**15)[0]._replace(ts=bucket_ms)
+        return Candle(
+            bucket_ms,
+            closed[0].open,
+            max(c.high for c in closed),
+            min(c.low for c in closed),
+            closed[-1].close,
+            sum(c.volume for c in closed),
+        )
 
     # --- the endpoints ---
 
@@ -247,7 +254,7 @@ class FakeBinance:
     def ticker(self, params: dict[str, str]) -> Answer:
         if params.get("symbol") != SYMBOL:
             return error(400, -1121, "Invalid symbol.")
-        day = [row for row in self._klines(BASE_MS, 288)]
+        day = self._klines(BASE_MS, 288)
         last, first = Decimal(day[-1][4]), Decimal(day[0][1])
         now = self.now_ms()
         return 200, {
@@ -361,14 +368,10 @@ class FakeBinance:
         now = self.now_ms()
         return [order for order in self.orders if order.visible_ms <= now]
 
-    def _lagging(self, found: FakeOrder | None, cid: str | None) -> bool:
-        """Whether a lookup misses an order that exists (counted as a fault)."""
-        hidden = found is None and any(
-            order.client_order_id == cid for order in self.orders if cid is not None
-        )
-        if hidden:
+    def _count_lag(self, cid: str | None) -> None:
+        """Count a lookup that missed an order which exists (its lookups lag): a fault."""
+        if cid is not None and any(order.client_order_id == cid for order in self.orders):
             self.faults.count(Fault(kinds.LAG_2013))
-        return hidden
 
     def query(self, params: dict[str, str]) -> Answer:
         """GET /api/v3/order by origClientOrderId (the newest with that id) or orderId."""
@@ -381,7 +384,7 @@ class FakeBinance:
         ]
         found = matches[-1] if matches else None
         if found is None:
-            self._lagging(found, cid)
+            self._count_lag(cid)
             return error(400, -2013, "Order does not exist.")
         return 200, found.as_order()
 

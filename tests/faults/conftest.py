@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from tests.crash_harness import Invariants
+
 Row = tuple[str, str, str]  # measure, value, target
 
 
@@ -16,6 +18,29 @@ class Figures:
 
     def add(self, table: str, measure: str, value: object, target: str = "") -> None:
         self.tables.setdefault(table, []).append((measure, str(value), target))
+
+    def promises(
+        self,
+        table: str,
+        ledger: Invariants,
+        *,
+        duplicates: int,
+        lost: tuple[int, int],
+        contradicting_venue: int,
+    ) -> None:
+        """The rows every storm must show at zero; `lost` is (while running, after restart)."""
+        for measure, value in (
+            ("duplicate orders", duplicates),
+            ("cycles with two orders", ledger.cycles_with_two_orders),
+            ("lost fills while running", lost[0]),
+            ("lost fills after restart", lost[1]),
+            ("orders whose status contradicts the ledger", ledger.lying_orders),
+            ("orders whose status contradicts the venue", contradicting_venue),
+            ("decisions without a cycle", ledger.decisions_without_a_cycle),
+            ("a role deciding twice in a cycle", ledger.repeated_decisions),
+            ("cycles left open", ledger.open_cycles),
+        ):
+            self.add(table, measure, value, "0")
 
 
 FIGURES = pytest.StashKey[Figures]()

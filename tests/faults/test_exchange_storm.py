@@ -64,19 +64,18 @@ def record(figures: Figures, table: str, storm: StormResult) -> None:
     add("  of them boots refused by a venue down", storm.boot_failures)
     add("runs registered (restarts adopt the crashed run)", storm.run_ids_in_storm, "1")
     add("orders executed by the fake", len(fake.orders))
-    add("duplicate orders (a client id executed twice)", venue.client_ids_executed_twice, "0")
-    add("cycles with two orders", ledger.cycles_with_two_orders, "0")
+    figures.promises(
+        table,
+        ledger,
+        duplicates=ledger.duplicate_orders + venue.client_ids_executed_twice,
+        lost=(storm.lost_while_running, storm.lost_after_restart),
+        contradicting_venue=venue.orders.contradicting,
+    )
+    add("client ids the fake executed twice", venue.client_ids_executed_twice, "0")
     add("cycles with two executions at the fake", venue.cycles_with_two_executions, "0")
     add("fake fills not booked exactly once", venue.fills_not_booked_once, "0")
     add("trades the fake never executed", venue.trades_without_a_fill, "0")
-    add("lost fills while running", storm.lost_while_running, "0")
-    add("lost fills after restart", storm.lost_after_restart, "0")
-    add("orders whose status contradicts the ledger", ledger.lying_orders, "0")
-    add("orders whose status contradicts the venue", venue.orders.contradicting, "0")
-    add("  UNKNOWN and not at the venue (true, unsettled)", venue.orders.unresolved)
-    add("decisions without a cycle", ledger.decisions_without_a_cycle, "0")
-    add("a role deciding twice in a cycle", ledger.repeated_decisions, "0")
-    add("cycles left open", ledger.open_cycles, "0")
+    add("orders UNKNOWN and not at the venue (true, unsettled)", venue.orders.unresolved)
     add("requests inside a Retry-After window", fake.inside_retry_after)
     if storm.config.mode == "real":
         add(

@@ -72,15 +72,13 @@ def record(figures: Figures, result: Storm) -> None:
     add("restarts", storm.restarts)
     add("cycles, trades (uninterrupted run)", cycles_and_trades(result.reference))
     add("cycles, trades (killed run)", cycles_and_trades(result.outcome))
-    add("duplicate orders", ledger.duplicate_orders, "0")
-    add("cycles with two orders", ledger.cycles_with_two_orders, "0")
-    add("lost fills while running", storm.lost_while_running, "0")
-    add("lost fills after restart", result.lost_after_restart, "0")
-    add("orders whose status contradicts the ledger", ledger.lying_orders, "0")
-    add("orders whose status contradicts the venue", result.orders.contradicting, "0")
-    add("decisions without a cycle", ledger.decisions_without_a_cycle, "0")
-    add("a role deciding twice in a cycle", ledger.repeated_decisions, "0")
-    add("cycles left open", ledger.open_cycles, "0")
+    figures.promises(
+        TABLE,
+        ledger,
+        duplicates=ledger.duplicate_orders,
+        lost=(storm.lost_while_running, result.lost_after_restart),
+        contradicting_venue=result.orders.contradicting,
+    )
     add("divergence from the uninterrupted run: trades", result.trade_divergence, "0")
     add("divergence: final equity (USDT)", f"{result.equity_divergence:f}", "0")
     add("same cycles and experiments as uninterrupted", str(same_run(result)), "True")
