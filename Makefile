@@ -10,7 +10,7 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
 	&& { echo $$p; break; }; done)
 
-.PHONY: run test test-ray test-ui lint bench sweep record report dashboard clean
+.PHONY: run test test-ray test-ui test-faults lint bench sweep record report dashboard clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ not found on PATH; install it or run make PYTHON=/path/to/python3.11" >&2; exit 2; }
@@ -33,6 +33,9 @@ run: $(STAMP)  ## run the agent (defaults: paper mode, bundled real candles, off
 
 test: $(STAMP)  ## the test suite, offline (no browser, Ray, real model or fault storm: see below)
 	$(BIN)/python -m pytest $(ARGS)
+
+test-faults: $(STAMP)  ## the fault storms: kills of a real replay, a faulty exchange; prints figures
+	$(BIN)/python -m pytest -m faults tests/faults $(ARGS)
 
 test-ray: $(RAY_STAMP)  ## the sweep on a local Ray (installs the ray extra)
 	$(BIN)/python -m pytest -m ray $(ARGS)

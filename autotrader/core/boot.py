@@ -13,7 +13,7 @@ import os
 import signal
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
@@ -53,7 +53,7 @@ from autotrader.research.lab import Lab
 from autotrader.research.summary import summarize
 from autotrader.tools.cap import CapRule
 from autotrader.tools.portfolio import LedgerBooks
-from autotrader.tools.trade import TradeTool
+from autotrader.tools.trade import ORDER_LOOKUP, TradeTool
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,13 @@ class RunOptions:
     exchange: Any = None
     clock: Clock | None = None
     trace_exporter: TracingExporter | None = None  # in place of OpenAI's uploader (tests)
+    # Live wiring only: how the venue's retry waits pass (default: real time); a test on a
+    # simulated clock passes one that advances it, so back-off and Retry-After take no time.
+    retry_sleep: Callable[[float], None] | None = None
+
+    def retry(self, policy: RetryPolicy) -> RetryPolicy:
+        """`policy`, waiting through `retry_sleep` when one is given."""
+        return replace(policy, sleep=self.retry_sleep) if self.retry_sleep else policy
 
 
 @dataclass
@@ -100,14 +107,14 @@ def wire_market(
     run = run_for(None)
     if settings.mode == "paper":  # live public data, simulated fills
         exchange = options.exchange or build_exchange(settings, with_keys=False)
-        retry = RetryPolicy()
+        retry = options.retry(RetryPolicy())
         live = LiveFeed(exchange, settings.symbol, wall, retry)
         call_exchange(retry, exchange.load_markets)
         rules = MarketRules.of(exchange, settings.symbol)
         venue = _paper(settings, db, live, live, rules, wall, run)
         return Wiring(wall, live, venue, None), run
     exchange = options.exchange or build_exchange(settings)
-    venue = CcxtVenue(exchange, settings.symbol, wall, RetryPolicy())
+    venue = CcxtVenue(exchange, settings.symbol, wall, options.retry(RetryPolicy()))
     return Wiring(wall, venue.market, venue, None), run
 
 
@@ -238,7 +245,8 @@ async def _run_agent(
         ),
     )
     venue, clock = wiring.venue, wiring.clock
-    trade = TradeTool(venue, db, clock, cap=CapRule.of(settings), run_id=run.run_id)
+    lookup = options.retry(ORDER_LOOKUP)
+    trade = TradeTool(venue, db, clock, cap=CapRule.of(settings), lookup=lookup, run_id=run.run_id)
     books = LedgerBooks(db, settings.symbol, run.scope)
     deps = Deps(settings, db, venue, trade, books, clock, run.run_id, run.scope)
     view.banner(banner_fields(settings, model_set, wiring, venue, run))

@@ -6,9 +6,10 @@ market, has the lab record the proposal and measure what came due, and commits i
 is made once: a trading cycle commits its decisions, its open cycle row and its order intent
 together before the order is sent; the trade, the order's final status and the cycle's row are
 then committed together. A cycle left open by a crash or a failure is finished from what was
-stored (its intent resolved by client id), never decided again. A cycle that fails before its
-decisions are committed is logged and retried after a back-off; only a ConfigError stops the
-loop. A stop request ends it after the current cycle.
+stored (its intent resolved by client id), never decided again; one whose order's outcome is
+unknown stays open, and is finished (the order looked up again, with back-off) before any new
+cycle. A cycle that fails before its decisions are committed is logged and retried after a
+back-off; only a ConfigError stops the loop. A stop request ends it after the current cycle.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from autotrader.db.traces import LocalTraceStore
 from autotrader.errors import (
     ConfigError,
     DatabaseBusy,
+    OrderOutcomeUnknown,
     ProviderRefused,
     TradeError,
     describe,
@@ -217,8 +219,13 @@ class Orchestrator:
         return self._send(intent, audit)
 
     def _send(self, intent: OrderIntent, audit: AuditBuffer) -> Execution:
+        """The order's outcome; an unknown one raises, so the cycle stays open (its remaining
+        rows wait for the order to resolve) and the loop looks it up again before anything
+        new is decided."""
         try:
             return Execution(fill=self.deps.trade.execute(intent, audit))
+        except OrderOutcomeUnknown:
+            raise
         except TradeError as error:
             log.warning("order not placed: %s", error)
             return Execution(error=describe(error))
