@@ -55,7 +55,8 @@ def _newer(folder: Path) -> None:
     raw.close()
 
 
-def _plain_file(folder: Path) -> None:
+def _ours_and_a_file(folder: Path) -> None:
+    _ours(folder)
     (folder / "notes.txt").write_text("mine\n")
 
 
@@ -125,13 +126,13 @@ FLAG_CASES = [
         "report --out an existing file",
         ["report", "--db", "ours.db", "--out", "notes.txt"],
         "--out 'notes.txt'",
-        make=lambda folder: (_ours(folder), _plain_file(folder)),
+        make=_ours_and_a_file,
     ),
     Case(
         "report --out under a file",
         ["report", "--db", "ours.db", "--out", "notes.txt/r"],
         "notes.txt is a file",
-        make=lambda folder: (_ours(folder), _plain_file(folder)),
+        make=_ours_and_a_file,
     ),
     Case(
         "cycles with an unknown filter",
