@@ -8,11 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from autotrader.config import Settings
 from autotrader.db import Database
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Timing is no behaviour of ours and the machine is shared: no per-example deadline.
+hypothesis_settings.register_profile("autotrader", deadline=None)
+hypothesis_settings.load_profile("autotrader")
 
 
 @pytest.fixture(autouse=True, scope="session")

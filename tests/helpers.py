@@ -30,7 +30,7 @@ from autotrader.exchange.feeds import ReplayFeed
 from autotrader.exchange.paper import PaperVenue
 from autotrader.exchange.rules import MarketRules, offline_exchange
 from autotrader.research.lab import Lab
-from autotrader.research.store import MeasuredOutcome, apply_outcomes
+from autotrader.research.store import MeasuredOutcome, Unmeasurable, apply_outcomes
 from autotrader.schemas import Side
 from autotrader.tools.cap import CapRule
 from autotrader.tools.ledger import mark_order, record_order_intent
@@ -116,7 +116,11 @@ def trade_tool(
 
 
 def record_outcomes(
-    db: Database, outcomes: Sequence[MeasuredOutcome], *, now: datetime, half_life_secs: float
+    db: Database,
+    outcomes: Sequence[MeasuredOutcome | Unmeasurable],
+    *,
+    now: datetime,
+    half_life_secs: float,
 ) -> int:
     """Fold outcomes in as a cycle does (a writer in its transaction); how many counted."""
     counted: list[int] = []

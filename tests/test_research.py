@@ -15,15 +15,18 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from autotrader.agents.offline import choose_arms, explore_ratio_for
-from autotrader.clock import from_ms
+from autotrader.clock import SimulatedClock, from_ms
 from autotrader.config import load_settings
 from autotrader.db import Database
+from autotrader.exchange.candles import load_candles
+from autotrader.exchange.feeds import ReplayFeed
 from autotrader.research.outcomes import due_outcomes, exit_candle, outcome_of
 from autotrader.research.posteriors import PRIOR_BETA, ArmStats, Posterior, posterior
 from autotrader.research.report import write_report
 from autotrader.research.store import (
     MeasuredOutcome,
     NewExperiment,
+    Unmeasurable,
     read_posteriors,
     write_experiment,
 )
@@ -31,6 +34,31 @@ from tests.helpers import real_candles, record_outcomes, replay_at, run_replay
 
 STEP = 300_000
 T0 = datetime(2025, 9, 6, tzinfo=UTC)
+DATA = Path(__file__).parent / "data"
+
+
+def experiment_at(
+    id_: str, entry: datetime, horizon: timedelta, price: Decimal | float
+) -> NewExperiment:
+    """A long experiment on breakout:short entered at `entry`."""
+    return NewExperiment(
+        id=id_,
+        scope="s",
+        trace_id="t",
+        policy_id="breakout",
+        arm="breakout:short",
+        params={"lookback": 20},
+        hypothesis="h",
+        confidence=0.6,
+        explore=True,
+        action="BUY",
+        exposure=1.0,
+        qty=Decimal("0.001"),
+        executed=True,
+        entry_ts=entry,
+        entry_price=Decimal(repr(price)) if isinstance(price, float) else price,
+        due_ts=entry + horizon,
+    )
 
 
 # --- outcomes: measured from candles that had closed, never later ones ---
@@ -50,11 +78,24 @@ def test_an_outcome_uses_the_candle_closing_at_its_horizon_even_when_measured_la
     assert chosen.ts + STEP <= int(now.timestamp() * 1000)
 
 
-def test_measuring_before_the_horizon_closes_is_impossible() -> None:
+def test_measuring_before_the_horizon_is_impossible() -> None:
     candles = real_candles()[:101]
     now = from_ms(candles[-1].ts + STEP)
+    with pytest.raises(AssertionError, match="once it is due"):
+        exit_candle(candles, STEP, now + timedelta(minutes=10), now)
+
+
+def test_measuring_with_a_candle_that_has_not_closed_is_impossible() -> None:
+    candles = real_candles()[:101]  # the last one closes 3 minutes after `now`
+    now = from_ms(candles[-2].ts + STEP) + timedelta(minutes=2)
     with pytest.raises(AssertionError, match="closed by now"):
-        exit_candle(candles, STEP, now + timedelta(minutes=10), now - timedelta(minutes=5))
+        exit_candle(candles, STEP, now - timedelta(minutes=1), now)
+
+
+def test_an_exit_candle_is_none_until_the_candle_holding_the_due_time_closes() -> None:
+    candles = real_candles()[:101]
+    now = from_ms(candles[-1].ts + STEP) + timedelta(minutes=2)  # the next candle is open
+    assert exit_candle(candles, STEP, now - timedelta(minutes=1), now) is None
 
 
 def test_outcome_is_the_position_return_net_of_one_side_costs() -> None:
@@ -72,27 +113,9 @@ def test_outcome_is_the_position_return_net_of_one_side_costs() -> None:
 def test_due_outcomes_are_measured_from_the_replay_feed_and_recorded_once(db: Database) -> None:
     feed, clock = replay_at(1000)
     entry_price = Decimal(repr(real_candles()[1000].close))
-    experiment = NewExperiment(
-        id="e1",
-        scope="s",
-        trace_id="t",
-        policy_id="breakout",
-        arm="breakout:short",
-        params={"lookback": 20},
-        hypothesis="h",
-        confidence=0.6,
-        explore=True,
-        action="BUY",
-        exposure=1.0,
-        qty=Decimal("0.001"),
-        executed=True,
-        entry_ts=clock.now(),
-        entry_price=entry_price,
-        due_ts=clock.now() + timedelta(minutes=15),
-    )
-    write_experiment(db, experiment)
+    write_experiment(db, experiment_at("e1", clock.now(), timedelta(minutes=15), entry_price))
 
-    def due(now: datetime) -> list[MeasuredOutcome]:
+    def due(now: datetime) -> list[MeasuredOutcome | Unmeasurable]:
         return due_outcomes(
             db, feed, scope="s", timeframe="5m", step_ms=STEP, now=now, one_way_cost=0.0015
         )
@@ -107,6 +130,90 @@ def test_due_outcomes_are_measured_from_the_replay_feed_and_recorded_once(db: Da
     assert Decimal(row[0]) == exit_price
     assert row[1] == pytest.approx(float(exit_price / entry_price - 1) - 0.0015)
     assert read_posteriors(db, "s", clock.now(), 86400.0)["breakout:short"].count == 1
+
+
+@pytest.mark.parametrize(
+    ("file", "timeframe"),
+    [
+        ("binance_BTCUSDT_5m_2023-03-24_outage.csv.gz", "5m"),
+        ("binance_BTCUSDT_1h_2019-05-15_outage.csv.gz", "1h"),
+    ],
+)
+def test_no_experiment_stays_open_across_a_real_exchange_outage(
+    db: Database, file: str, timeframe: str
+) -> None:
+    """An experiment each step, 3 candles long, through the outage: each is measured at the
+    first candle closing at or after its due time (after a gap no longer than its horizon,
+    noted) or closed as unmeasurable with the reason."""
+    candles = load_candles(DATA / file).candles
+    clock = SimulatedClock(from_ms(candles[0].ts))
+    feed = ReplayFeed.from_file(DATA / file, "BTC/USDT", timeframe, clock)
+    step = timedelta(milliseconds=feed.step_ms)
+
+    def measure(now: datetime) -> None:
+        clock.advance_to(now)
+        outcomes = due_outcomes(
+            db,
+            feed,
+            scope="s",
+            timeframe=timeframe,
+            step_ms=feed.step_ms,
+            now=now,
+            one_way_cost=0.0015,
+        )
+        record_outcomes(db, outcomes, now=now, half_life_secs=86400.0)
+
+    entry, last_entry = from_ms(candles[0].ts) + step, from_ms(candles[-4].ts) + step
+    number = 0
+    while entry <= last_entry:  # the agent wakes each step, outage or not
+        measure(entry)
+        price = feed.ohlcv(timeframe, 1)[-1].close
+        write_experiment(db, experiment_at(f"e{number:03}", entry, 3 * step, price))
+        entry, number = entry + step, number + 1
+    measure(from_ms(candles[-1].ts) + step)
+    rows = (
+        sqlite3.connect(db.path)
+        .execute("SELECT status, due_ts, exit_ts, note FROM experiments ORDER BY id")
+        .fetchall()
+    )
+    assert len(rows) == number > len(candles)
+    assert "OPEN" not in {status for status, *_ in rows}
+    unmeasurable = [note for status, _, _, note in rows if status == "UNMEASURABLE"]
+    after_gap = [note for status, _, _, note in rows if status == "MEASURED" and note]
+    assert unmeasurable and all("feed gap" in note for note in unmeasurable)
+    assert after_gap and all("after a feed gap" in note for note in after_gap)
+    for status, due, exit_ts, _ in rows:
+        if status == "MEASURED":
+            assert exit_ts >= due  # the first candle closing at or after the due time
+
+
+def test_experiments_the_feed_cannot_reach_are_closed_and_never_block_newer_ones(
+    db: Database,
+) -> None:
+    feed, clock = replay_at(1000)
+    before_the_feed = from_ms(real_candles()[0].ts) - timedelta(days=3)
+    for number in range(120):  # more than one measuring pass takes
+        entry = before_the_feed + timedelta(minutes=number)
+        write_experiment(db, experiment_at(f"old{number:03}", entry, timedelta(minutes=15), 1.0))
+    fresh_entry = clock.now() - timedelta(minutes=20)
+    write_experiment(db, experiment_at("new", fresh_entry, timedelta(minutes=15), 1.0))
+    for _ in range(2):
+        outcomes = due_outcomes(
+            db,
+            feed,
+            scope="s",
+            timeframe="5m",
+            step_ms=STEP,
+            now=clock.now(),
+            one_way_cost=0.0015,
+        )
+        record_outcomes(db, outcomes, now=clock.now(), half_life_secs=86400.0)
+    statuses = dict(
+        sqlite3.connect(db.path).execute("SELECT status, count(*) FROM experiments GROUP BY 1")
+    )
+    assert statuses == {"UNMEASURABLE": 120, "MEASURED": 1}
+    note = sqlite3.connect(db.path).execute("SELECT note FROM experiments WHERE id = 'old000'")
+    assert "no longer reaches its due time" in note.fetchone()[0]
 
 
 # --- posteriors ---

@@ -486,6 +486,54 @@ MIGRATIONS: tuple[tuple[str, Sequence[str]], ...] = (
             "ALTER TABLE cycles ADD COLUMN fallback_reason TEXT",
         ),
     ),
+    (
+        "experiments the feed cannot measure are closed with their reason, never left open",
+        (
+            # SQLite cannot alter a CHECK: the table is rebuilt with UNMEASURABLE allowed.
+            """CREATE TABLE experiments_v8 (
+                id TEXT PRIMARY KEY,
+                scope TEXT NOT NULL,
+                created_ts TEXT NOT NULL,
+                trace_id TEXT NOT NULL,
+                policy_id TEXT NOT NULL,
+                arm TEXT NOT NULL,
+                params_json TEXT NOT NULL,
+                hypothesis TEXT NOT NULL,
+                confidence REAL NOT NULL,
+                explore INTEGER NOT NULL,
+                action TEXT NOT NULL CHECK (action IN ('BUY', 'SELL', 'HOLD')),
+                exposure REAL NOT NULL,
+                qty TEXT NOT NULL,
+                executed INTEGER NOT NULL,
+                entry_ts TEXT NOT NULL,
+                entry_price TEXT NOT NULL,
+                due_ts TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('OPEN', 'MEASURED', 'UNMEASURABLE')),
+                exit_price TEXT,
+                market_return REAL,
+                reward REAL,
+                excess_return REAL,
+                measured_ts TEXT,
+                plan_id INTEGER,
+                proposal_id INTEGER,
+                exit_ts TEXT,
+                note TEXT)""",
+            """INSERT INTO experiments_v8 (
+                id, scope, created_ts, trace_id, policy_id, arm, params_json,
+                hypothesis, confidence, explore, action, exposure, qty, executed, entry_ts,
+                entry_price, due_ts, status, exit_price, market_return, reward, excess_return,
+                measured_ts, plan_id, proposal_id)
+                SELECT
+                id, scope, created_ts, trace_id, policy_id, arm, params_json,
+                hypothesis, confidence, explore, action, exposure, qty, executed, entry_ts,
+                entry_price, due_ts, status, exit_price, market_return, reward, excess_return,
+                measured_ts, plan_id, proposal_id FROM experiments""",
+            "DROP TABLE experiments",
+            "ALTER TABLE experiments_v8 RENAME TO experiments",
+            "CREATE INDEX ix_experiments_open_due ON experiments (scope, status, due_ts)",
+            "CREATE INDEX ix_experiments_scope_created ON experiments (scope, created_ts)",
+        ),
+    ),
 )
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -167,7 +167,7 @@ class Experiment(SQLModel, table=True):
     entry_ts: datetime = Field(sa_type=UtcTimestamp)
     entry_price: Decimal = Field(sa_type=DecimalText)
     due_ts: datetime = Field(sa_type=UtcTimestamp)
-    status: str  # OPEN | MEASURED
+    status: str  # OPEN | MEASURED | UNMEASURABLE
     exit_price: Decimal | None = Field(default=None, sa_type=DecimalText)
     market_return: float | None = None
     reward: float | None = None
@@ -176,6 +176,9 @@ class Experiment(SQLModel, table=True):
     # version 5 (ids of the cycle's PLANNER and TRADER decisions)
     plan_id: int | None = None
     proposal_id: int | None = None
+    # version 8 (the exit candle's close; why it was measured late, or could not be)
+    exit_ts: datetime | None = Field(default=None, sa_type=UtcTimestamp)
+    note: str | None = None
 
 
 class ArmAggregate(SQLModel, table=True):

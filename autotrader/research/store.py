@@ -124,6 +124,17 @@ class MeasuredOutcome:
     market_return: float
     reward: float
     excess_return: float
+    exit_ts: datetime | None = None  # the exit candle's close
+    note: str | None = None  # e.g. a feed gap the exit candle came after
+
+
+@dataclass(frozen=True)
+class Unmeasurable:
+    """An experiment closed without an outcome (the feed has no candle to measure it by)."""
+
+    experiment_id: str
+    scope: str
+    reason: str
 
 
 ARMS_OF_SCOPE = select_columns(
@@ -149,7 +160,14 @@ MARK_MEASURED = (
         reward=bindparam("reward"),
         excess_return=bindparam("excess_return"),
         measured_ts=bindparam("measured_ts"),
+        exit_ts=bindparam("exit_ts"),
+        note=bindparam("note"),
     )
+)
+MARK_UNMEASURABLE = (
+    update(Experiment)
+    .where(col(Experiment.id) == bindparam("experiment_id"), col(Experiment.status) == "OPEN")
+    .values(status="UNMEASURABLE", note=bindparam("note"), measured_ts=bindparam("measured_ts"))
 )
 _upsert = insert(ArmAggregate)
 UPSERT_ARM = _upsert.on_conflict_do_update(
@@ -162,14 +180,14 @@ UPSERT_ARM = _upsert.on_conflict_do_update(
 
 def apply_outcomes(
     connection: Connection,
-    outcomes: Sequence[MeasuredOutcome],
+    outcomes: Sequence[MeasuredOutcome | Unmeasurable],
     *,
     now: datetime,
     half_life_secs: float,
 ) -> int:
     """Mark experiments MEASURED and fold each reward into its arm's running sums, inside the
-    transaction the caller holds (a cycle's single commit). An experiment already measured is
-    skipped, so each counts exactly once."""
+    transaction the caller holds (a cycle's single commit); close the unmeasurable ones with
+    their reason. An experiment already closed is skipped, so each counts exactly once."""
     if not outcomes:
         return 0
     aggregates: dict[tuple[str, str], ArmStats] = {}
@@ -179,6 +197,12 @@ def apply_outcomes(
     touched: set[tuple[str, str]] = set()
     recorded = 0
     for o in outcomes:
+        if isinstance(o, Unmeasurable):
+            connection.execute(
+                MARK_UNMEASURABLE,
+                {"experiment_id": o.experiment_id, "note": o.reason, "measured_ts": now},
+            )
+            continue
         marked = connection.execute(
             MARK_MEASURED,
             {
@@ -188,6 +212,8 @@ def apply_outcomes(
                 "reward": o.reward,
                 "excess_return": o.excess_return,
                 "measured_ts": now,
+                "exit_ts": o.exit_ts,
+                "note": o.note,
             },
         )
         if marked.rowcount != 1:

@@ -159,18 +159,26 @@ def run_storm(workdir: Path, config: StormConfig) -> StormResult:
     random.seed(config.seed)  # tenacity's back-off jitter draws from the global generator
     end = config.start + timedelta(hours=config.hours)
     chooser = random.Random(config.seed)
+    stages = sorted(CRASH_STAGES)
+    chooser.shuffle(stages)
     crashes_left = config.crashes
+    armed: tuple[str, int, bool] | None = None  # kept over boots the venue refused
     while clock.now() < end:
-        if crashes_left:
-            stage = chooser.choice(sorted(CRASH_STAGES))
-            _arm(stage, chooser.randint(*CRASH_STAGES[stage]))
-            if chooser.random() < RECONCILE_ODDS:
+        if crashes_left and armed is None:  # every stage in turn, so each is reached
+            stage = stages[(config.crashes - crashes_left) % len(stages)]
+            nth = chooser.randint(*CRASH_STAGES[stage])
+            armed = (stage, nth, chooser.random() < RECONCILE_ODDS)
+        if armed is not None:
+            _arm(armed[0], armed[1])
+            if armed[2]:
                 _arm("reconcile", 1)
         try:
             boot(settings, models, fake, hours=(end - clock.now()).total_seconds() / 3600)
+            armed = None
         except Crash as crash:
             crashes_left -= 1
             result.crashes[crash.stage] += 1
+            armed = None
         except VenueUnavailable as down:  # a boot inside a maintenance window
             result.boot_failures += 1
             result.notes.append(f"boot failed at {clock.now():%m-%d %H:%M}: {down}")
