@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import autotrader.db
+import autotrader.db.readonly
 from autotrader.cli import main
 from autotrader.db import Database
 
@@ -189,6 +190,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An empty folder as the current directory (no .env), with a short busy timeout."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(autotrader.db, "BUSY_TIMEOUT_MS", 50)
+    monkeypatch.setattr(autotrader.db.readonly, "BUSY_TIMEOUT_MS", 50)
     monkeypatch.setattr(autotrader.db, "LOCKED_FIRST_WAIT_SECS", 0.01)
     monkeypatch.setenv("COLUMNS", "100")
     yield tmp_path
