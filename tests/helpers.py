@@ -35,6 +35,7 @@ from autotrader.schemas import Side
 from autotrader.tools.cap import CapRule
 from autotrader.tools.ledger import mark_order, record_order_intent
 from autotrader.tools.portfolio import LedgerBooks
+from autotrader.tools.position_limit import PositionLimit
 from autotrader.tools.trade import TradeTool
 
 CASSETTES = Path(__file__).parent / "cassettes"
@@ -47,6 +48,8 @@ SECRET_HEADERS = [
     "cookie",
 ]
 VOLATILE_PARAMS = ["timestamp", "signature", "recvWindow"]
+# The position limit at its widest: all of the account (what the venue holds still binds).
+WHOLE_ACCOUNT = PositionLimit("BTC/USDT", order_fraction=Decimal(1), fee_rate=Decimal("0.001"))
 
 binance_vcr = vcr.VCR(
     cassette_library_dir=str(CASSETTES / "binance"),
@@ -112,7 +115,7 @@ def trade_tool(
 ) -> TradeTool:
     """The trade tool as boot builds it, with the cap enforced when `real`, and no waits."""
     rule = CapRule(enforced=real, cap=Decimal(cap), buffer=Decimal("0.01"))
-    return TradeTool(venue, db, clock, cap=rule, lookup=NO_WAIT, run_id=run_id)
+    return TradeTool(venue, db, clock, cap=rule, limit=WHOLE_ACCOUNT, lookup=NO_WAIT, run_id=run_id)
 
 
 def record_outcomes(
@@ -225,7 +228,15 @@ def harness(
         wall_now=datetime.now(UTC),
     )
     venue = paper_venue(db, feed, clock, account=run.paper_account or "paper")
-    trade = TradeTool(venue, db, clock, cap=CapRule.of(config), lookup=NO_WAIT, run_id=run.run_id)
+    trade = TradeTool(
+        venue,
+        db,
+        clock,
+        cap=CapRule.of(config),
+        limit=PositionLimit.of(config),
+        lookup=NO_WAIT,
+        run_id=run.run_id,
+    )
     books = LedgerBooks(db, config.symbol, run.scope)
     deps = Deps(config, db, venue, trade, books, clock, run.run_id, run.scope)
     lab = Lab(db, feed, config, run_id=run.run_id, scope=run.scope, run_start=clock.now())

@@ -190,7 +190,7 @@ def test_a_quote_sized_buy_filling_three_percent_above_the_ticker_stays_within_t
     )
     tool = trade_tool(venue, db, clock, real=True, cap="20")
     check = tool.pre_trade_check("BUY", Decimal("1"))
-    largest = Decimal(check["max_qty_under_cap"])
+    largest = Decimal(check["max_valid_qty"])
     fill = tool.place_market_order("BUY", largest, "k")
     held = venue.account().balances["BTC"]
     assert fill.price == market.price * Decimal("1.03")

@@ -35,7 +35,14 @@ from tests.fakes.binance import API_KEY, API_SECRET, FakeBinance
 from tests.fakes.faults import TIMEOUT_AFTER, Fault, FaultPlan
 from tests.fakes.traders import restless_models
 from tests.faults.checks import lost_fills
-from tests.helpers import paper_venue, real_candles, replay_at, sent_intent, trade_tool
+from tests.helpers import (
+    WHOLE_ACCOUNT,
+    paper_venue,
+    real_candles,
+    replay_at,
+    sent_intent,
+    trade_tool,
+)
 
 T0 = datetime(2025, 9, 29, tzinfo=UTC)
 QTY = Decimal("0.001")
@@ -62,7 +69,7 @@ def tool_on(fake: FakeBinance, db: Database) -> TradeTool:
     lookup = RetryPolicy(attempts=3, initial_wait=0.5, max_wait=2, sleep=fake.advance)
     venue = CcxtVenue(fake.exchange(live_settings()), "BTC/USDT", fake.clock, lookup)
     cap = CapRule(enforced=False, cap=Decimal(5), buffer=Decimal("0.01"))
-    return TradeTool(venue, db, fake.clock, cap=cap, lookup=lookup)
+    return TradeTool(venue, db, fake.clock, cap=cap, limit=WHOLE_ACCOUNT, lookup=lookup)
 
 
 def sent_before_a_crash(

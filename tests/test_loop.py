@@ -115,11 +115,11 @@ def test_a_stopped_replay_resumes_where_it_stopped(
     original = orchestrator.Orchestrator.cycle
     calls = {"n": 0}
 
-    async def stop_after_30(self: orchestrator.Orchestrator) -> Any:
+    async def stop_after_30(self: orchestrator.Orchestrator, candle: Any = None) -> Any:
         calls["n"] += 1
         if calls["n"] == 30:
             self.stop.request()
-        return await original(self)
+        return await original(self, candle)
 
     monkeypatch.setattr(orchestrator.Orchestrator, "cycle", stop_after_30)
     code, out = run_replay(path, hours=12, start=ACCEPTANCE_DAY)
@@ -137,6 +137,52 @@ def test_a_stopped_replay_resumes_where_it_stopped(
     trades = "SELECT ts_utc, side, qty, price FROM trades ORDER BY id"
     assert _rows(path, trades) == _rows(reference, trades)
     assert _rows(path, "SELECT count(*), status FROM runs") == [(1, "DONE")]
+
+
+# --- one decision per closed candle ---
+
+
+def test_wakeups_inside_a_candle_decide_nothing_until_the_next_one_closes(
+    tmp_path: Path,
+) -> None:
+    """On 4h candles the Planner wakes hourly at most (the seed's schema caps the wakeup at
+    3,600 s): only the first wake-up after each close decides, trades or starts an
+    experiment, so 48 hours are 12 or 13 decided cycles, not 48."""
+    path = tmp_path / "4h.db"
+    code, _ = run_replay(path, hours=48, start=ACCEPTANCE_DAY, timeframe="4h")
+    assert code == 0
+    cycles = _rows(path, "SELECT candle_ts, wakeup_secs FROM cycles WHERE status = 'OK'")
+    candles = [candle for candle, _ in cycles]
+    assert len(candles) == len(set(candles)) in (12, 13)
+    assert any(wakeup < 4 * 3600 for _, wakeup in cycles)  # it did wake inside candles
+    per_candle = _rows(
+        path,
+        "SELECT c.candle_ts, count(*) FROM experiments e JOIN cycles c USING (trace_id) "
+        "GROUP BY c.candle_ts HAVING count(*) > 1",
+    )
+    assert per_candle == []
+
+
+def test_a_restart_inside_a_candle_does_not_decide_on_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "4h.db"
+    original = orchestrator.Orchestrator.cycle
+
+    async def stop_at_the_second(self: orchestrator.Orchestrator, candle: Any = None) -> Any:
+        row = await original(self, candle)
+        if candle is not None and candle.hour == 4:
+            self.stop.request()  # the loop leaves inside the 04:00-08:00 candle
+        return row
+
+    monkeypatch.setattr(orchestrator.Orchestrator, "cycle", stop_at_the_second)
+    code, out = run_replay(path, hours=12, start=ACCEPTANCE_DAY, timeframe="4h")
+    assert code == 0 and "STOPPED" in out
+    monkeypatch.setattr(orchestrator.Orchestrator, "cycle", original)
+    code, out = run_replay(path, hours=12, start=ACCEPTANCE_DAY, timeframe="4h")
+    assert code == 0 and "(resumed)" in out
+    candles = [c for (c,) in _rows(path, "SELECT candle_ts FROM cycles WHERE status = 'OK'")]
+    assert len(candles) == len(set(candles)) == 4  # 00:00, 04:00, 08:00, 12:00
 
 
 # --- errors ---

@@ -29,9 +29,11 @@ from autotrader.exchange.paper import PaperVenue
 from autotrader.exchange.rules import MarketRules
 from autotrader.tools.cap import CapRule
 from autotrader.tools.ledger import order_by_client_id
+from autotrader.tools.position_limit import PositionLimit
 from autotrader.tools.trade import TradeTool, client_order_id, make_idem
 from tests.helpers import (
     NO_WAIT,
+    WHOLE_ACCOUNT,
     SteerableMarket,
     btc_rules,
     paper_venue,
@@ -198,13 +200,51 @@ def test_a_retry_after_a_crash_past_sending_finds_the_order_by_client_id(db: Dat
     assert _count(db, Trade) == 1
 
 
+@dataclass
+class StaleBalanceVenue(FlakyVenue):
+    """A venue whose balance read is stale: it says 1 BTC is held when none is."""
+
+    lose_answer_after_placing: bool = False
+
+    def account(self) -> AccountState:
+        return AccountState({**self.inner.account().balances, "BTC": Decimal(1)})
+
+
 def test_insufficient_funds_is_typed_and_marks_the_order_rejected(db: Database) -> None:
     feed, clock = replay_at(1000)
-    tool = trade_tool(paper_venue(db, feed, clock), db, clock)
+    venue = StaleBalanceVenue(paper_venue(db, feed, clock), db=db)
     with pytest.raises(InsufficientFunds):
-        tool.place_market_order("SELL", Decimal("0.001"), "k")
+        trade_tool(venue, db, clock).place_market_order("SELL", Decimal("0.001"), "k")
     order = order_by_client_id(db, client_order_id("k"))
     assert order is not None and order.status == "REJECTED"
+
+
+def test_selling_more_than_is_held_is_refused_before_anything_is_written(db: Database) -> None:
+    feed, clock = replay_at(1000)
+    with pytest.raises(RejectedByRules, match="no shorts"):
+        trade_tool(paper_venue(db, feed, clock), db, clock).place_market_order(
+            "SELL", Decimal("0.001"), "k"
+        )
+    assert _count(db, Order) == 0
+
+
+def test_a_buy_past_the_order_fraction_is_refused_before_anything_is_written(
+    db: Database,
+) -> None:
+    feed, clock = replay_at(1000)
+    venue = paper_venue(db, feed, clock)
+    limit = PositionLimit("BTC/USDT", order_fraction=Decimal("0.1"), fee_rate=Decimal("0.001"))
+    tool = TradeTool(venue, db, clock, cap=CapRule(False, Decimal(5), Decimal(0)), limit=limit)
+    price = venue.market.last_price()
+    within = (Decimal(100) / price).quantize(Decimal("0.00001"), rounding="ROUND_DOWN")
+    assert tool.pre_trade_check("BUY", within)["violations"] == []
+    twice = within * 2
+    check = tool.pre_trade_check("BUY", twice)
+    assert any("ORDER_FRACTION=0.1" in v for v in check["violations"])
+    assert Decimal(check["max_valid_qty"]) * price <= Decimal(102)
+    with pytest.raises(RejectedByRules, match=r"ORDER_FRACTION=0\.1"):
+        tool.place_market_order("BUY", twice, "k")
+    assert _count(db, Order) == 0
 
 
 def test_in_real_mode_an_over_cap_buy_raises_before_anything_is_sent(db: Database) -> None:
@@ -234,7 +274,7 @@ def test_pre_trade_check_lists_rule_and_cap_violations(db: Database) -> None:
     assert check["qty_on_step"] == "0.00123"
     assert any("not a multiple of the step" in v for v in check["violations"])
     assert any("DEPOSIT_CAP_USDT=20" in v for v in check["violations"])
-    assert Decimal(check["max_qty_under_cap"]) * Decimal(check["price"]) <= 20
+    assert Decimal(check["max_valid_qty"]) * Decimal(check["price"]) <= 20
     assert Decimal(check["min_valid_qty"]) * Decimal(check["price"]) >= 5
 
 
@@ -271,7 +311,7 @@ def test_no_sequence_of_orders_prices_and_fills_exceeds_the_cap(
             slippage=Decimal(0),
         )
         rule = CapRule(enforced=True, cap=cap, buffer=Decimal("0.01"))
-        tool = TradeTool(venue, db, clock, cap=rule, lookup=NO_WAIT)
+        tool = TradeTool(venue, db, clock, cap=rule, limit=WHOLE_ACCOUNT, lookup=NO_WAIT)
         for n, (side, qty, price, fill_offset) in enumerate(steps):
             market.price, market.fill_offset = price, fill_offset  # fills within the buffer
             try:

@@ -201,8 +201,8 @@ def verdict_decision(proposal: dict[str, Any], check: dict[str, Any]) -> Verdict
     if not violations:
         return Verdict(decision="APPROVE", revised_qty=None, violations=None, notes=None)
     candidate = Decimal(check["qty_on_step"])
-    if check.get("max_qty_under_cap") is not None:
-        candidate = min(candidate, Decimal(check["max_qty_under_cap"]))
+    if check.get("max_valid_qty") is not None:
+        candidate = min(candidate, Decimal(check["max_valid_qty"]))
     if candidate > 0 and candidate >= Decimal(check["min_valid_qty"]):
         return Verdict(
             decision="REVISE",
@@ -214,7 +214,7 @@ def verdict_decision(proposal: dict[str, Any], check: dict[str, Any]) -> Verdict
         decision="REJECT",
         revised_qty=None,
         violations=violations[:4],
-        notes="no quantity passes both the exchange rules and the cap",
+        notes="no quantity passes the exchange rules, the position limit and the cap",
     )
 
 

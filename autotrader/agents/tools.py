@@ -89,8 +89,8 @@ async def compute_indicators(ctx: Ctx, symbol: str, timeframe: str, limit: int) 
 
 @function_tool(failure_error_function=_one_line_error)
 async def pre_trade_check(ctx: Ctx, side: Literal["BUY", "SELL"], qty: str) -> str:
-    """Check an order against the exchange's step and minNotional (and the cap when enforced):
-    qty_on_step, price, violations, min_valid_qty, max_qty_under_cap.
+    """Check an order against the exchange's step and minNotional, the position limit and the
+    cap when enforced: qty_on_step, price, violations, min_valid_qty, max_valid_qty.
 
     Args:
         side: BUY or SELL.

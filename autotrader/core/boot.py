@@ -53,6 +53,7 @@ from autotrader.research.lab import Lab
 from autotrader.research.summary import summarize
 from autotrader.tools.cap import CapRule
 from autotrader.tools.portfolio import LedgerBooks
+from autotrader.tools.position_limit import PositionLimit
 from autotrader.tools.trade import ORDER_LOOKUP, TradeTool
 
 
@@ -257,7 +258,15 @@ async def _run_agent(
     )
     venue, clock = wiring.venue, wiring.clock
     lookup = options.retry(ORDER_LOOKUP)
-    trade = TradeTool(venue, db, clock, cap=CapRule.of(settings), lookup=lookup, run_id=run.run_id)
+    trade = TradeTool(
+        venue,
+        db,
+        clock,
+        cap=CapRule.of(settings),
+        limit=PositionLimit.of(settings),
+        lookup=lookup,
+        run_id=run.run_id,
+    )
     books = LedgerBooks(db, settings.symbol, run.scope)
     deps = Deps(settings, db, venue, trade, books, clock, run.run_id, run.scope)
     view.banner(banner_fields(settings, model_set, wiring, venue, run))

@@ -10,6 +10,8 @@ stored (its intent resolved by client id), never decided again; one whose order'
 unknown stays open, and is finished (the order looked up again, with back-off) before any new
 cycle. A cycle that fails before its decisions are committed is logged and retried after a
 back-off; only a ConfigError stops the loop. A stop request ends it after the current cycle.
+A wake-up that finds no candle closed since the last decided cycle decides nothing (no trade,
+no experiment: the data is the same) and sleeps until the next candle closes.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from time import perf_counter
 
@@ -26,8 +28,9 @@ from agents import custom_span, trace
 
 from autotrader.agents.briefs import planner_brief
 from autotrader.agents.graph import AgentGraph, CycleOutcome
+from autotrader.clock import from_ms
 from autotrader.core.console import ConsoleView
-from autotrader.core.runs import log_cycle, open_cycles
+from autotrader.core.runs import last_decided_candle, log_cycle, open_cycles
 from autotrader.cycle import CycleContext, Deps, open_cycle, trace_id_for
 from autotrader.db import AuditBuffer, Sink
 from autotrader.db.models import Cycle
@@ -53,6 +56,7 @@ log = logging.getLogger("autotrader")
 MAX_NOTE_CHARS = 160  # a fallback's reason as the cycle row keeps it, for the console
 BACKOFF_BASE_SECS = 30  # the first retry after a failed cycle; doubles per failure in a row
 MAX_BACKOFF_SECS = 900
+CANDLE_POLL_SECS = 10  # how soon to look again when a candle is due but not published yet
 
 
 class StopRequest:
@@ -107,6 +111,7 @@ class Orchestrator:
         self._errors_in_a_row = 0
         self._traces = traces
         self._maybe_open = True  # at start, and after a failure once a cycle was decided
+        self._decided_candle = last_decided_candle(deps.db, deps.run_id)
 
     async def run(self) -> str:
         """Cycle until the replay ends, `until` passes or a stop is requested."""
@@ -119,12 +124,34 @@ class Orchestrator:
                     continue
             if self.until is not None and clock.now() > self.until:
                 return "DONE"
-            row = await self.cycle()
+            candle = self._newest_close()
+            if candle is not None and candle == self._decided_candle:
+                await clock.sleep(self._secs_to_close_after(candle), interrupt=self.stop.event)
+                continue
+            row = await self.cycle(candle)
+            if row.status == "OK" or self._maybe_open:  # decided (a failed one stays open)
+                self._decided_candle = candle
             self.view.cycle(row)
             await clock.sleep(row.wakeup_secs, interrupt=self.stop.event)
         return "STOPPED"
 
-    async def cycle(self) -> Cycle:
+    def _newest_close(self) -> datetime | None:
+        """When the newest closed candle closed; None if the feed cannot say (the cycle then
+        runs, and fails or copes as it would)."""
+        try:
+            newest = self.deps.venue.market.ohlcv(self.deps.settings.timeframe, 1)
+        except Exception:
+            return None
+        step = timedelta(seconds=self.deps.settings.timeframe_seconds)
+        return from_ms(newest[-1].ts) + step if newest else None
+
+    def _secs_to_close_after(self, close: datetime) -> float:
+        step = timedelta(seconds=self.deps.settings.timeframe_seconds)
+        wait = (close + step - self.deps.clock.now()).total_seconds()
+        return wait if wait > 0 else CANDLE_POLL_SECS
+
+    async def cycle(self, candle: datetime | None = None) -> Cycle:
+        """One decided cycle; `candle` is the close of the newest closed candle it decides on."""
         deps, settings = self.deps, self.deps.settings
         started, now = perf_counter(), deps.clock.now()
         audit = AuditBuffer()  # this cycle's audit rows, committed together
@@ -147,7 +174,7 @@ class Orchestrator:
                 "autotrader cycle", trace_id=trace_id, group_id=deps.run_id, metadata=metadata
             ):
                 outcome = await self.graph.run(cycle, brief)
-                decided = self._decided(cycle, outcome)
+                decided = self._decided(cycle, outcome, candle)
                 with custom_span("execute", {"executable": outcome.executable}):
                     execution = self._execute(decided, outcome, audit)
                 # The outcome, for filtering traces by it (both stores read it at trace end).
@@ -165,7 +192,9 @@ class Orchestrator:
         except Exception as error:  # a failed cycle is logged and retried; the loop goes on
             return self._failed(audit, trace_id, now, started, error, decided)
 
-    def _decided(self, cycle: CycleContext, outcome: CycleOutcome) -> Decided:
+    def _decided(
+        self, cycle: CycleContext, outcome: CycleOutcome, candle: datetime | None
+    ) -> Decided:
         tried = self.lab.tried(cycle.research, outcome.plan, outcome.proposal)
         row = Cycle(
             run_id=self.deps.run_id,
@@ -186,6 +215,7 @@ class Orchestrator:
             guardrail=outcome.guardrail_violation,
             error=outcome.error,
             price=cycle.price,
+            candle_ts=candle,
             chars_sent=sum(call.chars for call in cycle.calls),
             input_tokens=sum(call.input_tokens for call in cycle.calls),
             output_tokens=sum(call.output_tokens for call in cycle.calls),

@@ -136,6 +136,19 @@ def open_cycles(db: Database, run_id: str) -> list[Cycle]:
         return list(session.exec(query).all())
 
 
+def last_decided_candle(db: Database, run_id: str) -> datetime | None:
+    """The candle the run's last decided cycle decided on (None before the first)."""
+    query = (
+        select(Cycle.candle_ts)
+        .where(Cycle.run_id == run_id, col(Cycle.status).in_(("OK", "OPEN")))
+        .where(col(Cycle.candle_ts).is_not(None))
+        .order_by(col(Cycle.candle_ts).desc())
+        .limit(1)
+    )
+    with db.session() as session:
+        return session.exec(query).first()
+
+
 def finish_run(db: Database, run_id: str, status: str, wall_now: datetime) -> None:
     with db.session() as session:
         run = session.get(Run, run_id)

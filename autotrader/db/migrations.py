@@ -534,6 +534,10 @@ MIGRATIONS: tuple[tuple[str, Sequence[str]], ...] = (
             "CREATE INDEX ix_experiments_scope_created ON experiments (scope, created_ts)",
         ),
     ),
+    (
+        "each cycle's candle: a cycle with no newly closed candle decides nothing",
+        ("ALTER TABLE cycles ADD COLUMN candle_ts TEXT",),
+    ),
 )
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -283,3 +283,5 @@ class Cycle(SQLModel, table=True):
     model_ms: float = 0.0
     reasks: int = 0
     fallback_reason: str | None = None
+    # version 9: the close of the newest closed candle the cycle decided on
+    candle_ts: datetime | None = Field(default=None, sa_type=UtcTimestamp)

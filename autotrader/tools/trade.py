@@ -1,7 +1,8 @@
 """The trade tool: market orders that are placed at most once, within the rules and the cap.
 
-An order goes in two steps. `intend` quantizes to the step and enforces minNotional and (in real
-mode) the deposit cap before anything is written; its intent row (NEW) is committed with the
+An order goes in two steps. `intend` quantizes to the step and enforces minNotional, the
+position limit (ORDER_FRACTION of equity, what the account holds) and (in real mode) the
+deposit cap before anything is written; its intent row (NEW) is committed with the
 cycle's decisions. `execute` marks it sent (PENDING), sends it, and writes what came of it (the
 trade and the order's final status) to the caller's sink, committed with the cycle's last rows.
 The same idempotency key never makes a second order: the ledger and then the venue (by client
@@ -53,6 +54,7 @@ from autotrader.tools.ledger import (
     order_update,
     trade_by_key,
 )
+from autotrader.tools.position_limit import PositionLimit
 
 ORDER_LOOKUP = RetryPolicy(attempts=4, initial_wait=0.5, max_wait=4.0)
 # Sends of one intent to a venue whose lookups can lag: the first, and one resend once time has
@@ -161,11 +163,13 @@ class TradeTool:
         clock: Clock,
         *,
         cap: CapRule,
+        limit: PositionLimit,
         lookup: RetryPolicy = ORDER_LOOKUP,
         run_id: str | None = None,
     ) -> None:
         self.venue = venue
         self.cap = cap
+        self.limit = limit
         self.run_id = run_id
         self._db = db
         self._clock = clock
@@ -175,16 +179,20 @@ class TradeTool:
     def intend(
         self, side: Side, qty: Decimal, idem_key: str, *, trace_id: str | None = None
     ) -> OrderIntent:
-        """Quantize and enforce the rules and the cap; raises before anything is written."""
+        """Quantize and enforce the rules, the position limit and the cap; raises before
+        anything is written."""
         rules = self.venue.rules
         quantity = rules.round_amount_down(qty)
         price = self.venue.market.last_price()
         if problems := rules.violations(quantity, price):
             raise RejectedByRules(f"{side} {qty} {self.venue.symbol}: " + "; ".join(problems))
+        account = self.venue.account()
+        smallest = rules.smallest_valid_qty(price)
+        if problem := self.limit.violation(account, price, side, quantity, smallest):
+            raise RejectedByRules(problem + "; nothing was sent")
         max_cost = None
-        # Only a real-mode order needs the holdings (on a live venue, a balance call).
         if self.cap.enforced:
-            if problem := self.cap.violation(self.held(), price, side, quantity):
+            if problem := self.cap.violation(account.held(self._base), price, side, quantity):
                 raise CapExceeded(problem + "; nothing was sent")
             if side == "BUY":
                 max_cost = (quantity * price).quantize(QUOTE_QUANTUM, rounding=ROUND_DOWN)
@@ -253,17 +261,24 @@ class TradeTool:
         return self.venue.cancel_all()
 
     def pre_trade_check(self, side: Side, qty: Decimal) -> dict[str, Any]:
-        """What the Judge needs: the qty on the step, its notional, every rule or cap violation,
-        and the largest and smallest quantities that would pass."""
+        """What the Judge needs: the qty on the step, its notional, every rule, limit or cap
+        violation, and the largest and smallest quantities that would pass."""
         rules, price = self.venue.rules, self.venue.market.last_price()
-        held = self.held()
+        account = self.venue.account()
+        held = account.held(self._base)
         rounded = rules.round_amount_down(qty)
+        smallest = rules.smallest_valid_qty(price)
         violations = rules.violations(qty, price)
-        cap_problem = self.cap.violation(held, price, side, rounded)
-        if cap_problem:
-            violations.append(cap_problem)
-        ceiling = self.cap.max_buy(held, price) if side == "BUY" else None
-        largest = None if ceiling is None else rules.round_amount_down(ceiling)
+        for problem in (
+            self.limit.violation(account, price, side, rounded, smallest),
+            self.cap.violation(held, price, side, rounded),
+        ):
+            if problem:
+                violations.append(problem)
+        ceiling = self.limit.max_qty(account, price, side, smallest)
+        under_cap = self.cap.max_buy(held, price) if side == "BUY" else None
+        if under_cap is not None:
+            ceiling = min(ceiling, under_cap)
         return {
             "side": side,
             "qty": decimal_to_text(qty),
@@ -271,8 +286,8 @@ class TradeTool:
             "price": decimal_to_text(price),
             "notional": decimal_to_text(rounded * price),
             "violations": violations,
-            "min_valid_qty": decimal_to_text(rules.smallest_valid_qty(price)),
-            "max_qty_under_cap": None if largest is None else decimal_to_text(largest),
+            "min_valid_qty": decimal_to_text(smallest),
+            "max_valid_qty": decimal_to_text(rules.round_amount_down(ceiling)),
             "cap_enforced": self.cap.enforced,
             "deposit_cap_usdt": decimal_to_text(self.cap.cap),
             "held_base": decimal_to_text(held),
