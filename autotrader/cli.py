@@ -220,14 +220,14 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     if hours is not None and not (0 < hours <= MAX_HOURS):  # also refuses nan and inf
         raise ConfigError(f"--hours {hours} must be positive, and at most {MAX_HOURS} (ten years)")
     start, until = parse_time("--from", args.start), parse_time("--until", args.until)
-    if settings.resolved_feed == "replay":  # refuse bad data and spans before the heavy imports
-        from autotrader.core.replay import load_replay, replay_span
-
-        replay_span(load_replay(settings), start, until, hours)
-    if settings.db_path.exists():  # and a database that is not ours
+    if settings.db_path.exists():  # a database that is not ours, before the heavy imports
         from autotrader.db.migrations import refuse_if_not_ours
 
         refuse_if_not_ours(settings.db_path)
+    if settings.resolved_feed == "replay":  # and bad data and spans
+        from autotrader.core.replay import load_replay, replay_span
+
+        replay_span(load_replay(settings), start, until, hours)
     from rich.console import Console
 
     from autotrader.core.boot import RunOptions, run_agent

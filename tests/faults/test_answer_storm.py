@@ -2,7 +2,8 @@
 of bad answers over the Responses API and Chat Completions, through the real graph and client.
 No bad answer moves money (whatever is sent, the cycle's checked proposal and the exchange's
 rules allow), every stored answer is valid under the seed's schemas, and a whole run over the
-storm, with a server error of markup at the end, prints it all as text and exits 0."""
+storm, with a server error of markup at the end, prints it all as text, stores no password
+from the server's URL, and exits 0."""
 
 from __future__ import annotations
 
@@ -102,3 +103,5 @@ def test_a_run_over_the_storm_prints_answers_and_server_errors_as_text(
     assert "[/] overloaded \\x1b[2J" in out
     with sqlite3.connect(tmp_path / "x[/]y.db") as raw:
         assert raw.execute("SELECT status FROM runs").fetchall() == [("DONE",)]
+        dump = "\n".join(raw.iterdump())
+    assert "PASS" not in dump and "[/] overloaded" in dump  # the error is stored, not the key
