@@ -6,6 +6,8 @@ decides what is fatal.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 # How much of an error or a fallback's reason is stored and shown: enough to act on.
 MAX_ERROR_CHARS = 300
 MAX_REASON_CHARS = 500
@@ -66,6 +68,15 @@ class VenueUnavailable(TradeError):
 class OrderOutcomeUnknown(VenueUnavailable):
     """The order was sent but no answer came back: it may or may not exist. Look it up by its
     client order id; never resend blindly."""
+
+
+class OrderPending(OrderOutcomeUnknown):
+    """The order is accepted and fills later (a replay's order fills at the next candle's
+    open): its cycle stays open until `until`, when it is looked up again."""
+
+    def __init__(self, message: str, until: datetime) -> None:
+        super().__init__(message)
+        self.until = until
 
 
 class UnknownOrder(TradeError):

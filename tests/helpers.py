@@ -185,6 +185,9 @@ class SteerableMarket:
         self.fills.append(fill)
         return fill
 
+    def fill_time(self) -> datetime:
+        return datetime.min.replace(tzinfo=UTC)  # a live book: an order fills when sent
+
 
 @dataclass
 class Harness:

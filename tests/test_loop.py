@@ -185,6 +185,30 @@ def test_a_restart_inside_a_candle_does_not_decide_on_it_again(
     assert len(candles) == len(set(candles)) == 4  # 00:00, 04:00, 08:00, 12:00
 
 
+def test_an_order_sent_inside_a_candle_is_booked_when_it_fills_at_the_next_open(
+    tmp_path: Path,
+) -> None:
+    """A run that starts an hour into a 4h candle decides at once; its order fills at the next
+    open, three hours later, and its cycle stays open until then: every trade is booked at a
+    candle's open, never before the clock gets there."""
+    from autotrader.config import load_settings
+    from tests.fakes.traders import restless_models
+
+    path = tmp_path / "inside.db"
+    start = datetime(2025, 9, 25, 1, tzinfo=UTC)
+    models = restless_models(load_settings(env_file=None, timeframe="4h"))
+    code, out = run_replay(path, hours=24, start=start, timeframe="4h", model_set=models)
+    assert code == 0 and "left open" not in out
+    trades = _rows(path, "SELECT t.ts_utc, c.cycle_ts FROM trades t JOIN cycles c USING (trace_id)")
+    assert trades[0] == ("2025-09-25T04:00:00.000+00:00", "2025-09-25T01:00:00.000+00:00")
+    for booked, decided in trades:
+        assert booked >= decided and datetime.fromisoformat(booked).hour % 4 == 0
+    before_the_fill = _rows(
+        path, f"SELECT balance_btc FROM portfolio WHERE ts_utc < '{trades[0][0]}'"
+    )
+    assert before_the_fill and {Decimal(btc) for (btc,) in before_the_fill} == {Decimal(0)}
+
+
 # --- errors ---
 
 

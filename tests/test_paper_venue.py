@@ -9,8 +9,12 @@ from decimal import Decimal
 
 import pytest
 
+from autotrader.clock import SimulatedClock, from_ms
 from autotrader.db import Database
 from autotrader.errors import InsufficientFunds, RejectedByRules
+from autotrader.exchange.candles import Candle, resample
+from autotrader.exchange.feeds import ReplayFeed
+from autotrader.exchange.paper import PaperVenue
 from tests.helpers import paper_venue, real_candles, replay_at
 
 
@@ -126,3 +130,50 @@ def test_on_a_live_feed_a_fill_walks_the_order_book_levels(db: Database) -> None
     rest = Decimal("0.02") - Decimal("0.0087")
     deep = (Decimal("0.0087") * Decimal("42574.31") + rest * Decimal("42574.80")) / Decimal("0.02")
     assert beyond.avg_price == deep.quantize(Decimal("0.01"))
+
+
+# --- an order sent inside a candle fills at the next open, and is booked only then ---
+
+
+def four_hour_venue(db: Database) -> tuple[PaperVenue, SimulatedClock, list[Candle]]:
+    """A paper venue on the bundled real 5m candles resampled to 4h, its clock one hour into
+    a 4h candle (as a cycle retried after a failure can be)."""
+    candles = resample(real_candles(), 300_000, 4 * 3_600_000)
+    clock = SimulatedClock(from_ms(candles[10].ts) + timedelta(hours=1))
+    feed = ReplayFeed("BTC/USDT", candles, 4 * 3_600_000, clock)
+    return paper_venue(db, feed, clock), clock, candles
+
+
+def test_an_order_inside_a_candle_is_open_until_the_next_open(db: Database) -> None:
+    venue, clock, candles = four_hour_venue(db)
+    before = venue.account()
+    report = venue.create_market_order("BUY", Decimal("0.001"), "c1")
+    assert report.status == "OPEN" and report.filled_qty == 0
+    assert report.ts == from_ms(candles[11].ts)  # the fill time: the next 4h open
+    clock.advance_to(report.ts - timedelta(seconds=1))
+    assert venue.account() == before  # no cash moves before the fill: nothing from the future
+    assert venue.find_order("c1") == report
+    clock.advance_to(report.ts)
+    filled = venue.find_order("c1")
+    assert filled is not None and filled.status == "FILLED" and filled.ts == report.ts
+    assert filled.avg_price == venue.rules.round_price(
+        Decimal(repr(candles[11].open)) * Decimal("1.0005")
+    )
+    assert venue.account().balances["BTC"] == Decimal("0.001")
+
+
+def test_an_open_paper_order_survives_a_restart_and_fills_once(db: Database) -> None:
+    venue, clock, _ = four_hour_venue(db)
+    report = venue.create_market_order("BUY", Decimal("0.001"), "c1")
+    clock.advance_to(report.ts + timedelta(minutes=5))
+    restarted = paper_venue(db, venue.market, clock)  # type: ignore[arg-type]
+    assert restarted.account().balances["BTC"] == Decimal("0.001")
+    assert [r.status for r in restarted.orders_since(report.ts)] == ["FILLED"]
+    assert restarted.account().balances["BTC"] == Decimal("0.001")  # booked once
+
+
+def test_a_second_order_waits_for_the_open_one_to_fill(db: Database) -> None:
+    venue, _, _ = four_hour_venue(db)
+    venue.create_market_order("BUY", Decimal("0.001"), "c1")
+    with pytest.raises(RejectedByRules, match="has not filled yet"):
+        venue.create_market_order("SELL", Decimal("0.001"), "c2")

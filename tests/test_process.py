@@ -94,9 +94,9 @@ SLOW_CYCLES = """
 import asyncio, sys
 from autotrader.core import orchestrator
 cycle = orchestrator.Orchestrator.cycle
-async def slow(self):
+async def slow(self, candle=None):
     await asyncio.sleep(0.4)
-    return await cycle(self)
+    return await cycle(self, candle)
 orchestrator.Orchestrator.cycle = slow
 from autotrader.cli import main
 sys.exit(main(sys.argv[1:]))

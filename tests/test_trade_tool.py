@@ -21,6 +21,7 @@ from autotrader.errors import (
     CapExceeded,
     InsufficientFunds,
     OrderOutcomeUnknown,
+    OrderPending,
     RejectedByRules,
     TradeError,
 )
@@ -322,3 +323,23 @@ def test_no_sequence_of_orders_prices_and_fills_exceeds_the_cap(
             if fill.side == "BUY":
                 assert held * fill.price <= cap
         db.close()
+
+
+def test_an_order_that_fills_later_stays_pending_and_is_booked_at_its_fill_time(
+    db: Database,
+) -> None:
+    from tests.test_paper_venue import four_hour_venue
+
+    venue, clock, _ = four_hour_venue(db)
+    tool = trade_tool(venue, db, clock)
+    with pytest.raises(OrderPending) as pending:
+        tool.place_market_order("BUY", Decimal("0.001"), "k")
+    order = order_by_client_id(db, client_order_id("k"))
+    assert order is not None and order.status == "PENDING" and _count(db, Trade) == 0
+    clock.advance_to(pending.value.until)
+    tool.place_market_order("BUY", Decimal("0.001"), "k")
+    with db.session() as session:
+        trades = session.exec(select(Trade)).all()
+    assert [trade.ts_utc for trade in trades] == [pending.value.until]
+    order = order_by_client_id(db, client_order_id("k"))
+    assert order is not None and order.status == "FILLED" and order.sends == 1

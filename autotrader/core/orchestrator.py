@@ -11,7 +11,9 @@ unknown stays open, and is finished (the order looked up again, with back-off) b
 cycle. A cycle that fails before its decisions are committed is logged and retried after a
 back-off; only a ConfigError stops the loop. A stop request ends it after the current cycle.
 A wake-up that finds no candle closed since the last decided cycle decides nothing (no trade,
-no experiment: the data is the same) and sleeps until the next candle closes.
+no experiment: the data is the same) and sleeps until the next candle closes. An order that
+fills later (a replay's order fills at the next candle's open) keeps its cycle open until then:
+the loop sleeps to its fill time and finishes the cycle with the fill.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -39,6 +42,7 @@ from autotrader.errors import (
     ConfigError,
     DatabaseBusy,
     OrderOutcomeUnknown,
+    OrderPending,
     ProviderRefused,
     TradeError,
     describe,
@@ -112,6 +116,7 @@ class Orchestrator:
         self._traces = traces
         self._maybe_open = True  # at start, and after a failure once a cycle was decided
         self._decided_candle = last_decided_candle(deps.db, deps.run_id)
+        self._filling: set[str] = set()  # traces of cycles this loop left open for a fill
 
     async def run(self) -> str:
         """Cycle until the replay ends, `until` passes or a stop is requested."""
@@ -131,7 +136,8 @@ class Orchestrator:
             row = await self.cycle(candle)
             if row.status == "OK" or self._maybe_open:  # decided (a failed one stays open)
                 self._decided_candle = candle
-            self.view.cycle(row)
+            if row.status != "OPEN":  # an open one's order fills later; it is shown then
+                self.view.cycle(row)
             await clock.sleep(row.wakeup_secs, interrupt=self.stop.event)
         return "STOPPED"
 
@@ -144,6 +150,10 @@ class Orchestrator:
             return None
         step = timedelta(seconds=self.deps.settings.timeframe_seconds)
         return from_ms(newest[-1].ts) + step if newest else None
+
+    def _secs_to(self, moment: datetime) -> int:
+        """Whole seconds from now to `moment` (at least one: the loop always moves on)."""
+        return max(1, math.ceil((moment - self.deps.clock.now()).total_seconds()))
 
     def _secs_to_close_after(self, close: datetime) -> float:
         step = timedelta(seconds=self.deps.settings.timeframe_seconds)
@@ -185,6 +195,11 @@ class Orchestrator:
                     fallback=",".join(sorted(outcome.fallbacks)) or "none",
                 )
             return self._close(decided, execution, audit, started, price=cycle.price)
+        except OrderPending as pending:  # decided and sent; finished when the order fills
+            assert decided is not None
+            self._maybe_open = True
+            self._filling.add(trace_id)
+            return decided.row.model_copy(update={"wakeup_secs": self._secs_to(pending.until)})
         except (ConfigError, ProviderRefused):
             if not self._committed(decided):
                 audit.flush(deps.db)
@@ -313,6 +328,17 @@ class Orchestrator:
             return self.finish_open_cycles()
         except (ConfigError, ProviderRefused):
             raise
+        except OrderPending as pending:  # not filled yet: wait for it, no error
+            self._maybe_open = True
+            return Cycle(
+                run_id=self.deps.run_id,
+                trace_id="",
+                cycle_ts=self.deps.clock.now(),
+                wall_ts=datetime.now(self.deps.clock.now().tzinfo),
+                status="OPEN",
+                wakeup_secs=self._secs_to(pending.until),
+                duration_ms=0.0,
+            )
         except Exception as error:
             self._maybe_open = True
             self._errors_in_a_row += 1
@@ -344,11 +370,14 @@ class Orchestrator:
             execution = self._send(OrderIntent.of(order), audit) if order else Execution()
             price = self.deps.venue.market.last_price()
             finished = self._close(decided, execution, audit, started, price=price)
-            self.view.note(
-                f"finished the cycle of {row.cycle_ts:%Y-%m-%d %H:%M} a stop left open, from its "
-                "stored decisions" + (f" (order {order.client_order_id})" if order else ""),
-                level="WARNING",
-            )
+            if row.trace_id not in self._filling:
+                self.view.note(
+                    f"finished the cycle of {row.cycle_ts:%Y-%m-%d %H:%M} a stop left open, "
+                    "from its stored decisions"
+                    + (f" (order {order.client_order_id})" if order else ""),
+                    level="WARNING",
+                )
+            self._filling.discard(row.trace_id)
             self.view.cycle(finished)
         return finished
 

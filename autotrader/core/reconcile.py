@@ -69,6 +69,11 @@ def plan_fixes(
             fixes.append(Fix("mark_filled", cid, order.idempotency_key, report))
         elif report is not None and report.filled_qty > 0:
             fixes.append(Fix("book", cid, order.idempotency_key, report, order.trace_id))
+        elif report is not None and report.status == "OPEN":
+            why = "accepted and not filled yet; looked up again at the next start"
+            fixes.append(
+                Fix("unresolved", cid, order.idempotency_key, why=why, sent=order.updated_ts)
+            )
         elif report is not None:
             why = f"the venue filled nothing (status {report.status})"
             fixes.append(Fix("reject", cid, order.idempotency_key, report, why=why))

@@ -538,6 +538,10 @@ MIGRATIONS: tuple[tuple[str, Sequence[str]], ...] = (
         "each cycle's candle: a cycle with no newly closed candle decides nothing",
         ("ALTER TABLE cycles ADD COLUMN candle_ts TEXT",),
     ),
+    (
+        "paper orders fill when the clock reaches their fill time, not when they are sent",
+        ("ALTER TABLE paper_fills ADD COLUMN settled INTEGER NOT NULL DEFAULT 1",),
+    ),
 )
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -143,6 +143,8 @@ class PaperFill(SQLModel, table=True):
     fee_asset: str
     client_order_id: str = Field(unique=True)
     order_id: str = Field(unique=True)
+    # version 10: False while the order waits for its fill time (`ts`, a replay's next open)
+    settled: bool = True
 
 
 class Experiment(SQLModel, table=True):

@@ -38,7 +38,12 @@ class FillPricer(Protocol):
     """Where a simulated market order fills (the paper venue's only view of liquidity)."""
 
     def fill_price(self, side: Side, qty: Decimal) -> Decimal:
-        """The average price a market order of `qty` would fill at now, before slippage."""
+        """The average price a market order of `qty` sent now fills at, before slippage."""
+        ...
+
+    def fill_time(self) -> datetime:
+        """When a market order sent now fills: now on a live book, the next candle's open in
+        a replay (the first moment the data has a price after the order)."""
         ...
 
 

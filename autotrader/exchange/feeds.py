@@ -9,11 +9,12 @@ paper fills by walking the order book.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from autotrader.clock import Clock, to_ms
+from autotrader.clock import Clock, from_ms, to_ms
 from autotrader.config import TIMEFRAME_SECONDS
 from autotrader.errors import VenueUnavailable
 from autotrader.exchange.candles import Candle, load_candles, resample
@@ -87,10 +88,16 @@ class ReplayFeed:
 
     def fill_price(self, side: Side, qty: Decimal) -> Decimal:
         """The open of the first candle starting at or after now: the next price there is."""
+        return price_of(self._fill_candle().open)
+
+    def fill_time(self) -> datetime:
+        return from_ms(self._fill_candle().ts)
+
+    def _fill_candle(self) -> Candle:
         index = bisect_left(self._opens, to_ms(self._clock.now()))
         if index == len(self._candles):
             raise VenueUnavailable("the replay data has ended: no next candle to fill at")
-        return price_of(self._candles[index].open)
+        return self._candles[index]
 
 
 class LiveFeed:
@@ -114,6 +121,9 @@ class LiveFeed:
     def last_price(self) -> Decimal:
         ticker = call_exchange(self._retry, self._exchange.fetch_ticker, self.symbol)
         return Decimal(str(ticker["last"]))
+
+    def fill_time(self) -> datetime:
+        return self._clock.now()
 
     def fill_price(self, side: Side, qty: Decimal) -> Decimal:
         """Walk the order book's levels as freqtrade's dry-run does: the volume-weighted price

@@ -2,7 +2,10 @@
 
 A market order fills completely at its pricer's fill price (the next candle's open in replay,
 the order book walked on a live feed) moved against the order by the slippage, and pays the
-taker fee in the quote asset. Spot only: it never sells more than it holds. Like an exchange it
+taker fee in the quote asset. It fills at its pricer's fill time: in a replay an order sent
+inside a candle is OPEN until the clock reaches the next open, and only then are the fill and
+its cash booked (a snapshot before it never holds a future price). Spot only: it never sells
+more than it holds. Like an exchange it
 keeps balances and fills, not cost basis. They live in the database, written in one transaction
 per fill, so a restart resumes exactly; the venue, their only writer, keeps a copy in memory so
 reading them costs nothing.
@@ -64,12 +67,17 @@ class PaperVenue:
                 self._balances = {
                     asset: Decimal(stored.get(asset, "0")) for asset in (self._base, self._quote)
                 }
+            waiting = select(PaperFill).where(
+                PaperFill.account == account, col(PaperFill.settled).is_(False)
+            )
+            self._pending = list(session.exec(waiting).all())
 
     @property
     def symbol(self) -> str:
         return self.rules.symbol
 
     def account(self) -> AccountState:
+        self._settle_due()
         return AccountState(dict(self._balances))
 
     def create_market_order(
@@ -78,6 +86,11 @@ class PaperVenue:
         existing = self.find_order(client_order_id)
         if existing is not None:
             return existing
+        if self._pending:
+            raise RejectedByRules(
+                f"order {self._pending[0].client_order_id} has not filled yet; "
+                "one paper order at a time"
+            )
         if qty <= 0 or qty != self.rules.round_amount_down(qty):
             raise RejectedByRules(
                 f"qty {qty} is not a positive multiple of {self.rules.amount_step}"
@@ -93,6 +106,7 @@ class PaperVenue:
             context.rounding = ROUND_HALF_UP
             fee = (qty * price * self._fee_rate).quantize(FEE_QUANTUM)
         now = self._clock.now()
+        fills_at = max(now, self._pricer.fill_time())
         base, quote = self._balances[self._base], self._balances[self._quote]
         notional = qty * price
         with self._db.session() as session:
@@ -106,13 +120,8 @@ class PaperVenue:
                     f"cannot sell {qty} {self._base}: the paper account holds {base} "
                     "(spot only, no shorting)"
                 )
-            if side == "BUY":
-                updated = {self._base: base + qty, self._quote: quote - notional - fee}
-            else:
-                updated = {self._base: base - qty, self._quote: quote + notional - fee}
-            session.merge(self._row(updated, now))
             fill = PaperFill(
-                ts=now,
+                ts=fills_at,
                 account=self._account,
                 symbol=self.symbol,
                 side=side,
@@ -122,18 +131,46 @@ class PaperVenue:
                 fee_asset=self._quote,
                 client_order_id=client_order_id,
                 order_id=f"paper-{client_order_id}",
+                settled=fills_at <= now,
             )
             session.add(fill)
+            updated = self._booked(fill) if fill.settled else self._balances
+            session.merge(self._row(updated, now))
         self._balances = updated  # only once the transaction has committed
+        if not fill.settled:
+            self._pending.append(fill)
         return _report(fill)
 
+    def _booked(self, fill: PaperFill) -> dict[str, Decimal]:
+        """The balances once `fill` is booked."""
+        base, quote = self._balances[self._base], self._balances[self._quote]
+        notional = fill.qty * fill.price
+        if fill.side == "BUY":
+            return {self._base: base + fill.qty, self._quote: quote - notional - fill.fee}
+        return {self._base: base - fill.qty, self._quote: quote + notional - fill.fee}
+
+    def _settle_due(self) -> None:
+        """Book the fills whose time has come, each with its balances in one transaction."""
+        now = self._clock.now()
+        while self._pending and self._pending[0].ts <= now:
+            fill = self._pending[0]
+            with self._db.session() as session:
+                updated = self._booked(fill)
+                fill.settled = True
+                session.merge(fill)
+                session.merge(self._row(updated, fill.ts))
+            self._balances = updated
+            self._pending.pop(0)
+
     def find_order(self, client_order_id: str) -> OrderReport | None:
+        self._settle_due()
         query = select(PaperFill).where(PaperFill.client_order_id == client_order_id)
         with self._db.session() as session:
             fill = session.exec(query).first()
         return None if fill is None else _report(fill)
 
     def orders_since(self, since: datetime) -> list[OrderReport]:
+        self._settle_due()
         query = (
             select(PaperFill)
             .where(PaperFill.account == self._account, col(PaperFill.ts) >= since)
@@ -157,8 +194,8 @@ def _report(fill: PaperFill) -> OrderReport:
         client_order_id=fill.client_order_id,
         symbol=fill.symbol,
         side=side,
-        status="FILLED",
-        filled_qty=fill.qty,
+        status="FILLED" if fill.settled else "OPEN",
+        filled_qty=fill.qty if fill.settled else Decimal(0),
         avg_price=fill.price,
         fee=fill.fee,
         fee_asset=fill.fee_asset,

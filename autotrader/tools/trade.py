@@ -37,6 +37,7 @@ from autotrader.db.types import decimal_to_text
 from autotrader.errors import (
     CapExceeded,
     OrderOutcomeUnknown,
+    OrderPending,
     RejectedByRules,
     TradeError,
     VenueUnavailable,
@@ -338,9 +339,15 @@ class TradeTool:
         raise OrderOutcomeUnknown(why)
 
     def _settle(self, report: OrderReport, intent: OrderIntent, sink: AuditBuffer) -> Fill:
-        """Book what the venue reports (to `sink`): a fill goes to the ledger once; nothing
-        filled is a refusal the caller sees."""
+        """Book what the venue reports (to `sink`): a fill goes to the ledger once; an order
+        accepted to fill later raises OrderPending; nothing filled is a refusal the caller sees."""
         now = self._clock.now()
+        if report.status == "OPEN" and report.filled_qty <= 0:
+            raise OrderPending(
+                f"order {report.client_order_id} is accepted and fills at "
+                f"{report.ts:%Y-%m-%d %H:%M}",
+                until=max(report.ts, now),
+            )
         if report.filled_qty <= 0:
             error = (
                 f"the venue filled nothing of order {report.client_order_id} "

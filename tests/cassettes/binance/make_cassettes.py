@@ -179,6 +179,17 @@ def main(recorded: Path) -> None:
         [
             load,
             ticker_live,
+            interaction(  # the position limit reads the balances before the order
+                "GET",
+                "/api/v3/account",
+                {
+                    **account["httpResponse"],
+                    "balances": [
+                        {"asset": "BTC", "free": "0.00000000", "locked": "0.00000000"},
+                        {"asset": "USDT", "free": "1000.00000000", "locked": "0.00000000"},
+                    ],
+                },
+            ),
             interaction(
                 "POST",
                 "/api/v3/order",
