@@ -165,6 +165,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: Sequence[str]) -> int:
+    settings: Settings | None = None
     try:
         args = build_parser().parse_args(argv)
         if args.command == "sweep":
@@ -191,6 +192,17 @@ def main(argv: Sequence[str]) -> int:
             f"cannot start: {error}; check the network and the exchange's status",
             EXIT_UNAVAILABLE,
         )
+    except Exception as error:  # SQLite's lock, held by another program past the busy timeout
+        from autotrader.db import is_locked
+
+        if not is_locked(error):
+            raise
+        where = settings.db_path if settings is not None else "the database"
+        return _fail(
+            f"{where} is locked by another program; close whatever holds it (an sqlite3 "
+            "shell, a backup tool) and try again",
+            EXIT_UNAVAILABLE,
+        )
     except KeyboardInterrupt:  # before the loop's own signal handling is in place
         print("autotrader: interrupted before the loop started", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -208,7 +220,11 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     if hours is not None and not (0 < hours <= MAX_HOURS):  # also refuses nan and inf
         raise ConfigError(f"--hours {hours} must be positive, and at most {MAX_HOURS} (ten years)")
     start, until = parse_time("--from", args.start), parse_time("--until", args.until)
-    if settings.resolved_feed == "replay":  # refuse bad data and spans before the heavy imports
+    if settings.db_path.exists():  # a database that is not ours, before the heavy imports
+        from autotrader.db.migrations import refuse_if_not_ours
+
+        refuse_if_not_ours(settings.db_path)
+    if settings.resolved_feed == "replay":  # and bad data and spans
         from autotrader.core.replay import load_replay, replay_span
 
         replay_span(load_replay(settings), start, until, hours)
@@ -260,7 +276,15 @@ def _report(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.db_path.exists():
         raise ConfigError(f"no database at {settings.db_path}; run the agent first or pass --db")
     out = Path(args.out) if args.out else settings.db_path.resolve().parent / "reports"
-    write_report(settings, out, args.run_id, Console())
+    found = next(folder for folder in (out, *out.parents) if folder.exists())
+    if not found.is_dir():
+        raise ConfigError(f"--out {str(out)!r}: {found} is a file; give a folder (made if missing)")
+    try:
+        write_report(settings, out, args.run_id, Console())
+    except OSError as error:
+        raise ConfigError(
+            f"cannot write the report in {out} ({error.strerror}); choose a writable --out"
+        ) from None
     return 0
 
 

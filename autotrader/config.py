@@ -18,7 +18,14 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from autotrader.errors import ConfigError
@@ -44,6 +51,8 @@ TIMEFRAME_SECONDS: dict[str, int] = {
     "1d": 86400,
 }
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$")
+# Money and rates: Decimal() would also read Unicode digits (Arabic-Indic five), "1_0", "5e1".
+PLAIN_DECIMAL = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 BUNDLED_CANDLES = "binance_BTCUSDT_5m_2025-09-06_2025-10-06.csv.gz"
 SECRET_FIELDS = frozenset(
     {"openai_api_key", "exchange_api_key", "exchange_api_secret", "dashboard_token"}
@@ -55,10 +64,9 @@ def mask_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:
@@ -139,6 +147,21 @@ class Settings(BaseSettings):
             raise ValueError("must be BASE/QUOTE in capitals, e.g. BTC/USDT")
         return value
 
+    @field_validator(
+        "deposit_cap_usdt",
+        "paper_start_usdt",
+        "fee_rate",
+        "slippage",
+        "cap_price_buffer",
+        "order_fraction",
+        mode="before",
+    )
+    @classmethod
+    def _amount_is_a_plain_decimal(cls, value: Any) -> Any:
+        if isinstance(value, str) and not PLAIN_DECIMAL.fullmatch(value.strip()):
+            raise ValueError("must be a plain decimal in ASCII digits, e.g. 5 or 0.001")
+        return value.strip() if isinstance(value, str) else value
+
     @field_validator("timeframe")
     @classmethod
     def _timeframe_is_known(cls, value: str) -> str:
@@ -154,6 +177,10 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http(s) URL such as http://localhost:11434/v1")
+        try:
+            parts.port  # noqa: B018 (urllib checks the port only when it is read)
+        except ValueError as error:
+            raise ValueError(f"has a bad port ({error}); e.g. http://localhost:11434/v1") from None
         return value
 
     @field_validator("replay_path", mode="before")
@@ -167,11 +194,14 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("db_path")
+    @field_validator("db_path", "log_file")
     @classmethod
-    def _db_path_is_writable(cls, value: Path) -> Path:
+    def _file_is_writable(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
         if value.is_dir():
-            raise ValueError("is a directory; give a file path such as autotrader.db")
+            example = "autotrader.db" if info.field_name == "db_path" else "autotrader.log"
+            raise ValueError(f"is a directory; give a file path such as {example}")
         ancestor = value.absolute().parent
         while not ancestor.exists():
             ancestor = ancestor.parent
@@ -350,5 +380,8 @@ def describe_validation_error(error: ValidationError) -> str:
     if not first["loc"]:
         return f"invalid settings: {message}"
     field = str(first["loc"][0])
-    shown = "<hidden>" if field in SECRET_FIELDS else repr(first.get("input"))
+    given = first.get("input")
+    if field == "openai_base_url" and isinstance(given, str):
+        given = mask_url(given)
+    shown = "<hidden>" if field in SECRET_FIELDS else repr(given)
     return f"invalid setting {field.upper()}={shown}: {message}"

@@ -3,7 +3,8 @@ HTTP on 127.0.0.1, answering with the offline policies.
 
 It lets the `openai-compatible` provider run the whole graph through a real client and socket,
 and it synthesizes the Responses API cassette for the `openai` provider (labelled as written,
-not recorded, in tests/cassettes/README.md). Response bodies follow the field layout of real
+not recorded, in tests/cassettes/README.md). A `tamper` function turns the policies' answers
+into hostile ones (for the bad-answer suites). Response bodies follow the field layout of real
 OpenAI responses recorded in pydantic-ai's cassettes.
 """
 
@@ -12,16 +13,19 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from autotrader.agents.offline import POLICIES
-from autotrader.agents.wire import FinalText, ToolCall, output_items, transcript_of
+from autotrader.agents.wire import Action, FinalText, ToolCall, output_items, transcript_of
 from autotrader.schemas import Role
 
 SEED = 7
+
+# (role, the policy's answer, how many times this role has been asked) -> the answer sent.
+Tamper = Callable[[Role, list[Action], int], list[Action]]
 
 
 def role_of(instructions: str) -> Role:
@@ -31,10 +35,17 @@ def role_of(instructions: str) -> Role:
     raise ValueError(f"cannot tell the role from instructions {instructions[:60]!r}")
 
 
-def _decide(role: Role, items: list[dict[str, Any]], tools: list[str]) -> list[Any]:
+def _decide(
+    role: Role, items: list[dict[str, Any]], tools: list[str], server: LoopbackLLM | None = None
+) -> list[Action]:
     handoffs = [name for name in tools if name.startswith("transfer_to_")]
     transcript = transcript_of(items, handoffs)
-    return POLICIES[role](transcript, SEED)
+    actions = POLICIES[role](transcript, SEED)
+    if server is None or server.tamper is None:
+        return actions
+    with server._lock:
+        server.asked[role] = asked = server.asked.get(role, 0) + 1
+    return server.tamper(role, actions, asked)
 
 
 def tokens(body: dict[str, Any]) -> int:
@@ -42,7 +53,9 @@ def tokens(body: dict[str, Any]) -> int:
     return len(json.dumps(body)) // 4
 
 
-def responses_answer(body: dict[str, Any], number: int) -> dict[str, Any]:
+def responses_answer(
+    body: dict[str, Any], number: int, server: LoopbackLLM | None = None
+) -> dict[str, Any]:
     tools = [tool["name"] for tool in body.get("tools", [])]
     items = (
         body["input"]
@@ -50,8 +63,15 @@ def responses_answer(body: dict[str, Any], number: int) -> dict[str, Any]:
         else [{"role": "user", "content": body["input"]}]
     )
     instructions = body.get("instructions") or ""
-    actions = _decide(role_of(instructions), items, tools) if instructions else [FinalText("pong")]
+    actions: list[Action] = (
+        _decide(role_of(instructions), items, tools, server)
+        if instructions
+        else [FinalText("pong")]
+    )
     output = [item.model_dump(exclude_none=True) for item in output_items(actions, f"lb{number}")]
+    for item, action in zip(output, actions, strict=True):
+        if isinstance(action, ToolCall):
+            item["arguments"] = _arguments(action)
     return {
         "id": f"resp_loopback_{number:04d}",
         "object": "response",
@@ -86,7 +106,9 @@ def responses_answer(body: dict[str, Any], number: int) -> dict[str, Any]:
     }
 
 
-def chat_answer(body: dict[str, Any], number: int) -> dict[str, Any]:
+def chat_answer(
+    body: dict[str, Any], number: int, server: LoopbackLLM | None = None
+) -> dict[str, Any]:
     messages = body["messages"]
     system = next((m["content"] for m in messages if m["role"] in ("system", "developer")), "")
     items: list[dict[str, Any]] = []
@@ -106,12 +128,12 @@ def chat_answer(body: dict[str, Any], number: int) -> dict[str, Any]:
                 }
             )
     tools = [tool["function"]["name"] for tool in body.get("tools", [])]
-    actions = _decide(role_of(system), items, tools) if system else [FinalText("pong")]
+    actions = _decide(role_of(system), items, tools, server) if system else [FinalText("pong")]
     calls = [
         {
             "id": f"call_lb{number}_{i}",
             "type": "function",
-            "function": {"name": a.name, "arguments": json.dumps(a.arguments)},
+            "function": {"name": a.name, "arguments": _arguments(a)},
         }
         for i, a in enumerate(actions)
         if isinstance(a, ToolCall)
@@ -133,9 +155,16 @@ def chat_answer(body: dict[str, Any], number: int) -> dict[str, Any]:
     }
 
 
+def _arguments(call: ToolCall) -> str:
+    """A call's arguments as sent: JSON, or the text itself under the key "raw" (broken JSON)."""
+    raw = call.arguments.get("raw") if set(call.arguments) == {"raw"} else None
+    return raw if isinstance(raw, str) else json.dumps(call.arguments)
+
+
 class LoopbackLLM(ThreadingHTTPServer):
-    """Answers as the offline policies would, until told to fail: from request number
-    `fail_from` on it answers `fail_status` with an OpenAI-shaped error, or hangs `hang_secs`."""
+    """Answers as the offline policies would (changed by `tamper` when set), until told to
+    fail: from request number `fail_from` on it answers `fail_status` with an OpenAI-shaped
+    error, or hangs `hang_secs`."""
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -145,6 +174,8 @@ class LoopbackLLM(ThreadingHTTPServer):
         self.fail_status = 401
         self.fail_message = "Incorrect API key provided"
         self.hang_secs = 0.0
+        self.tamper: Tamper | None = None
+        self.asked: dict[Role, int] = {}
 
     @property
     def base_url(self) -> str:
@@ -169,9 +200,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._error(server.fail_status, server.fail_message)
                 return
         if self.path.endswith("/responses"):
-            answer = responses_answer(body, number)
+            answer = responses_answer(body, number, server)
         elif self.path.endswith("/chat/completions"):
-            answer = chat_answer(body, number)
+            answer = chat_answer(body, number, server)
         else:
             self.send_error(404)
             return

@@ -136,3 +136,37 @@ def test_an_unknown_key_in_the_env_file_stops_the_start_naming_the_closest(
     assert result.stderr.strip().splitlines() == [
         "autotrader: unknown setting MDOE in .env; did you mean MODE?"
     ]
+
+
+@pytest.mark.parametrize("amount", ["\u0665", "\uff15", "1_0", "5e1", "NaN", "Infinity", "0x5"])
+def test_an_amount_outside_plain_ascii_decimals_is_refused(amount: str) -> None:
+    with pytest.raises(ConfigError, match=r"DEPOSIT_CAP_USDT=.*plain decimal in ASCII digits"):
+        load_settings(env_file=None, environ={}, deposit_cap_usdt=amount)
+
+
+@pytest.mark.parametrize("amount", ["5", "12.5", " 7 ", ".5", "3."])
+def test_a_plain_decimal_amount_is_read_exactly(amount: str) -> None:
+    settings = load_settings(env_file=None, environ={}, deposit_cap_usdt=amount)
+    assert settings.deposit_cap_usdt == Decimal(amount.strip())
+
+
+def test_a_base_url_with_a_bad_port_is_refused_naming_the_port() -> None:
+    with pytest.raises(ConfigError, match="OPENAI_BASE_URL='http://host:99999/v1': has a bad port"):
+        load_settings(env_file=None, environ={}, openai_base_url="http://host:99999/v1")
+
+
+def test_the_error_line_for_a_base_url_masks_its_password() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_file=None, environ={}, openai_base_url="http://me:PASS@host:x/v1")
+    assert "PASS" not in str(caught.value) and "me:***@host:x" in str(caught.value)
+
+
+def test_a_masked_url_keeps_an_ipv6_host_and_its_port() -> None:
+    from autotrader.config import mask_url
+
+    assert mask_url("http://me:PASS@[::1]:8080/v1") == "http://me:***@[::1]:8080/v1"
+
+
+def test_a_log_file_that_is_a_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"LOG_FILE=.*is a directory; .* autotrader\.log"):
+        load_settings(env_file=None, environ={}, log_file=tmp_path)

@@ -21,7 +21,6 @@ from agents import set_trace_processors
 from agents.tracing.processor_interface import TracingExporter
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.markup import escape
 
 from autotrader.agents.graph import AgentGraph
 from autotrader.agents.providers import (
@@ -41,8 +40,9 @@ from autotrader.core.runs import RunState, finish_run, open_cycles, start_or_res
 from autotrader.cycle import Deps
 from autotrader.db import Database
 from autotrader.db.lock import WriterLock
+from autotrader.db.migrations import refuse_if_not_ours
 from autotrader.db.traces import LocalTraceStore
-from autotrader.errors import ConfigError, ProviderRefused
+from autotrader.errors import ConfigError, ProviderRefused, printable
 from autotrader.exchange.base import FillPricer, MarketData, Venue
 from autotrader.exchange.ccxt_calls import RetryPolicy, call_exchange
 from autotrader.exchange.ccxt_venue import CcxtVenue, build_exchange
@@ -186,20 +186,31 @@ async def preflight(model_set: ModelSet, view: ConsoleView) -> None:
             )
 
 
+def printable_record(record: logging.LogRecord) -> bool:
+    """A logging filter: the record's message (which may quote a model or a server) with its
+    control characters escaped, so a log line can neither drive the terminal nor fake lines."""
+    record.msg, record.args = printable(record.getMessage()), None
+    return True
+
+
 def configure_logging(console: Console, level: str, log_file: TextIO | None = None) -> None:
     handlers: list[logging.Handler] = [RichHandler(console=console, show_path=False, markup=False)]
     if log_file is not None:  # LOG_FILE: the same records, with time and level, as plain text
         to_file = logging.StreamHandler(log_file)
         to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handlers.append(to_file)
+    for handler in handlers:
+        handler.addFilter(printable_record)
     logging.basicConfig(level=level, handlers=handlers, format="%(message)s", force=True)
     # The SDK and HTTP clients are chatty at INFO; their warnings still show.
-    for name in ("openai.agents", "openai", "httpx", "httpx2", "ccxt"):
+    for name in ("openai.agents", "openai", "httpx", "httpx2", "httpcore", "httpcore2", "ccxt"):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 async def run_agent(settings: Settings, options: RunOptions, console: Console) -> int:
     """Run the agent as the one writer of its database (a second one stops at once)."""
+    if settings.db_path.exists():  # a file that is not ours gets no lock file beside it either
+        refuse_if_not_ours(settings.db_path)
     with WriterLock(settings.db_path), ExitStack() as files:
         log_file = None
         if settings.log_file is not None:
@@ -260,9 +271,9 @@ async def _run_agent(
     deps = Deps(settings, db, venue, trade, books, clock, run.run_id, run.scope)
     view.banner(banner_fields(settings, model_set, wiring, venue, run))
     for gap in wiring.gaps:
-        view.note(escape(f"data gap: {gap}"), level="WARNING")
-    for note in wiring.notes:  # file names are text, never markup
-        view.note(escape(f"replay data: {note}"), level="WARNING")
+        view.note(f"data gap: {gap}", level="WARNING")
+    for note in wiring.notes:  # file names: the view prints every note as plain text
+        view.note(f"replay data: {note}", level="WARNING")
     since = wiring.span[0] if wiring.span else clock.now() - LIVE_LOOKBACK
     open_traces = {row.trace_id for row in open_cycles(db, run.run_id)}
     fixed = reconcile(

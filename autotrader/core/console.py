@@ -7,8 +7,9 @@ the run's first snapshot, the next wake-up; a fallback, guardrail or error adds 
 line with its reason.
 LOG_LEVEL picks the detail: DEBUG adds each agent's decision and the tool calls, INFO shows
 every cycle, WARNING only problems, ERROR only errors. LOG_FILE gets the same lines as plain
-text. Text that did not come from our code is printed as text, never as markup. Nothing here
-ever prints a key.
+text. Everything printed goes through `plain`: text, never console markup, with control
+characters (escape sequences, newlines) shown escaped, since most of it did not come from our
+code (model text, server errors, stored rows, paths). Nothing here ever prints a key.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from rich.tree import Tree
 
 from autotrader.db import Database
 from autotrader.db.models import Cycle
+from autotrader.errors import printable
 from autotrader.research import formats, queries
 from autotrader.research.arms import arm_short
 from autotrader.research.metrics import Mark
@@ -40,6 +42,11 @@ PROGRESS_EVERY_SECS = 0.25
 WIDTH = 80
 LINE = "{time:5} {trace:8} {mode:7} {arm:10} {outcome:11} {pos:>8} {pnl:>7} {hold:>7} {next:>8}"
 INDENT = " " * 6
+
+
+def plain(text: str, style: str = "") -> Text:
+    """`text` to print as it is: never parsed as markup, control characters shown escaped."""
+    return Text(printable(text), style=style)
 
 
 def clip(text: str, width: int) -> str:
@@ -89,13 +96,13 @@ class ConsoleView:
         grid.add_column(style="bold cyan")
         grid.add_column()
         for key, value in fields.items():
-            grid.add_row(key, Text(value))
+            grid.add_row(key, plain(value))
         self._emit(Panel(grid, title="autotrader", expand=False), terminal=self.console)
 
     def note(self, message: str, *, level: str = "INFO") -> None:
         if LEVELS[level] >= self.level:
             style = {"WARNING": "yellow", "ERROR": "bold red"}.get(level, "")
-            self._print(Text(message, style=style))
+            self._print(plain(message, style))
 
     def cycle(self, row: Cycle) -> None:
         self._cycles += 1
@@ -126,12 +133,12 @@ class ConsoleView:
             hold=hold,
             next=f"next {formats.wakeup(row.wakeup_secs)}",
         )
-        self._print(Text(line, style="green" if row.executed else ""))
+        self._print(plain(line, "green" if row.executed else ""))
         for reason in self._reasons(row):
-            self._print(Text(clip(f"{INDENT}↳ {reason}", WIDTH), style="yellow"))
+            self._print(plain(clip(f"{INDENT}↳ {printable(reason)}", WIDTH), "yellow"))
         if self.level <= LEVELS["DEBUG"]:
             for detail in self._details(row):
-                self._print(Text(clip(f"{INDENT}{detail}", WIDTH), style="dim"))
+                self._print(plain(clip(f"{INDENT}{printable(detail)}", WIDTH), "dim"))
 
     def _standing(self, row: Cycle) -> tuple[str, str, str]:
         """Position, return and buy & hold since the run's first snapshot ('-' without a db)."""
@@ -253,31 +260,36 @@ class ConsoleView:
         for key, value in (extra or {}).items():
             rows.append((key, str(value)))
         for key, value in rows:
-            table.add_row(key, Text(value))
+            table.add_row(key, plain(value))
         self._emit(table, terminal=self.console)
 
 
 def _label(node: queries.SpanNode) -> Text:
+    """One span as a tree label; what it holds (names, tool arguments, errors) came from models
+    and servers, so every part is plain text."""
     span, data = node.span, node.data
-    label = Text.assemble((span.kind, "bold"), " ", span.name)
+    label = Text.assemble((printable(span.kind), "bold"), " ", printable(span.name))
     if node.duration_ms is not None:
         label.append(f"  {formats.millis(node.duration_ms)}", style="dim")
     inner = data.get("data") or {}
     if span.kind == "custom" and "latency_ms" in inner:  # one model call, as measured
         label.append(
-            f"  {inner.get('model')} attempt {inner.get('attempt')}  "
-            f"{inner.get('latency_ms', 0):.0f} ms  {inner.get('chars')} chars  "
-            f"tokens in {inner.get('input_tokens')} out {inner.get('output_tokens')}"
+            printable(
+                f"  {inner.get('model')} attempt {inner.get('attempt')}  "
+                f"{inner.get('latency_ms', 0):.0f} ms  {inner.get('chars')} chars  "
+                f"tokens in {inner.get('input_tokens')} out {inner.get('output_tokens')}"
+            )
         )
     elif span.kind == "generation":
         output = json.dumps(data.get("output"), default=str)
-        label.append(f"  usage={data.get('usage')}  out={output[:80]}")
+        label.append(printable(f"  usage={data.get('usage')}  out={output[:80]}"))
     elif span.kind == "function":
-        label.append(f"  in={str(data.get('input'))[:80]}  out={str(data.get('output'))[:80]}")
+        given, got = str(data.get("input"))[:80], str(data.get("output"))[:80]
+        label.append(printable(f"  in={given}  out={got}"))
     elif span.kind == "guardrail":
-        label.append(f"  triggered={data.get('triggered')}")
+        label.append(printable(f"  triggered={data.get('triggered')}"))
     if span.error_json:
-        label.append(f"  error={span.error_json[:120]}", style="red")
+        label.append(printable(f"  error={span.error_json[:120]}"), style="red")
     return label
 
 
@@ -287,8 +299,8 @@ def print_trace(db: Database, trace_id: str, console: Console) -> None:
     trace = view.trace
     root = Tree(
         Text.assemble(
-            (trace.workflow_name, "bold"),
-            f" {trace.trace_id}  group={trace.group_id}  {trace.metadata_json}",
+            (printable(trace.workflow_name), "bold"),
+            printable(f" {trace.trace_id}  group={trace.group_id}  {trace.metadata_json}"),
         )
     )
     parents: list[Tree] = [root]

@@ -1,6 +1,6 @@
 """The inspection commands' tables, read through the query layer and sized for 80 columns:
 `runner.py runs`, `cycles`, `trades` and `decisions TRACE_ID`. Stored text (hypotheses, notes,
-reasons) is printed as text, never as markup."""
+reasons, model names, ids) is printed as plain text: never markup, control characters escaped."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from autotrader.core.console import plain
 from autotrader.db import Database
 from autotrader.research import formats, queries
 from autotrader.research.arms import arm_label, arm_short
@@ -27,10 +28,15 @@ def _table(*headings: str, right: tuple[str, ...] = ()) -> Table:
     return table
 
 
+def _add_row(table: Table, *cells: str | Text) -> None:
+    """A row of stored values, each as plain text (a string cell would be read as markup)."""
+    table.add_row(*(plain(cell) if isinstance(cell, str) else cell for cell in cells))
+
+
 def runs_table(db: Database) -> RenderableType:
     everything = queries.runs(db)
     if not everything:
-        return Text(f"no run in {db.path} yet; start one with `python runner.py`")
+        return plain(f"no run in {db.path} yet; start one with `python runner.py`")
     table = _table(
         "run", "state", "span (UTC)", "cycles", "fills", "return", "B&H",
         right=("cycles", "fills", "return", "B&H"),
@@ -39,10 +45,11 @@ def runs_table(db: Database) -> RenderableType:
     for o in everything:
         r = o.run
         start, end = (r.sim_start, r.sim_end) if r.sim_start else (r.started_at, r.finished_at)
-        table.add_row(
-            Text.assemble(r.run_id, "\n", (f"{r.mode} {r.feed} {r.provider}", "dim")),
+        _add_row(
+            table,
+            Text.assemble(plain(r.run_id), "\n", plain(f"{r.mode} {r.feed} {r.provider}", "dim")),
             queries.run_state(o, now),
-            f"{start:%Y-%m-%d %H:%M}\n+{_duration(start, end or now)}",
+            Text(f"{start:%Y-%m-%d %H:%M}\n+{_duration(start, end or now)}"),  # ours: two lines
             formats.count(o.cycles),
             formats.count(o.trades),
             formats.pct(o.total_return),
@@ -67,20 +74,21 @@ def cycles_table(
     )  # fmt: skip
     for d in page.items:
         c = d.cycle
-        table.add_row(
+        _add_row(
+            table,
             formats.when(c.cycle_ts),
             queries.short_trace(c.trace_id),
             arm_short(c.arm) + ("*" if c.explore else ""),
             cycle_outcome(c),
             formats.qty(c.qty) if c.action in ("BUY", "SELL") else "",
-            Text(c.verdict or c.status, style="yellow" if c.fallbacks or c.guardrail else ""),
+            plain(c.verdict or c.status, "yellow" if c.fallbacks or c.guardrail else ""),
             formats.money(c.equity),
         )
     shown = len(page.items)
-    note = Text(
+    note = plain(
         f"{run.run.run_id}: the last {shown} of {page.total} matching cycles ({run.cycles} in "
         "all); * exploring. Give a trace to `runner.py decisions` or `runner.py trace`.",
-        style="dim",
+        "dim",
     )
     return Group(table, note)
 
@@ -95,7 +103,8 @@ def trades_table(db: Database, run_id: str | None, last: int) -> RenderableType:
     )  # fmt: skip
     for t in fills[-last:]:
         trip = closing.get(t.ts_utc) if t.side == "SELL" else None
-        table.add_row(
+        _add_row(
+            table,
             formats.when(t.ts_utc),
             t.side,
             formats.qty(t.qty),
@@ -105,10 +114,10 @@ def trades_table(db: Database, run_id: str | None, last: int) -> RenderableType:
             queries.short_trace(t.trace_id or ""),
         )
     won = sum(trip.pnl > 0 for trip in closing.values())
-    note = Text(
+    note = plain(
         f"run {run.run.run_id}: the last {min(last, len(fills))} of {len(fills)} fills; "
         f"{won} of {len(closing)} round trips won (PnL after fees, on average cost).",
-        style="dim",
+        "dim",
     )
     return Group(table, note)
 
@@ -165,31 +174,31 @@ def decisions_view(db: Database, trace_text: str) -> RenderableType:
     table.add_column(style="bold", no_wrap=True)
     table.add_column(ratio=1)
     for d in made:
-        table.add_row(Text(d.agent), Text(d.model or "", style="dim"))
+        _add_row(table, d.agent, plain(d.model or "", "dim"))
         for name, value in _fields(d.agent, d.payload):
-            table.add_row(Text(f"  {name}"), Text(value))
+            _add_row(table, f"  {name}", value)
         if d.fallback_reason:
-            table.add_row(Text("  fallback"), Text(d.fallback_reason, style="yellow"))
+            _add_row(table, "  fallback", plain(d.fallback_reason, "yellow"))
     parts: list[RenderableType] = []
     if detail is not None:
         c = detail.cycle
         parts.append(
-            Text(
+            plain(
                 f"cycle {formats.when(c.cycle_ts)} UTC · run {c.run_id} · {trace_id}",
-                style="bold",
+                "bold",
             )
         )
         if c.arm:
             explored = "explore" if c.explore else "exploit"
             did = f"{cycle_outcome(c)} {formats.qty(c.qty)}" if c.action != "HOLD" else "hold"
-            parts.append(Text(f"arm: {arm_label(c.arm)} ({explored}) · {did}"))
+            parts.append(plain(f"arm: {arm_label(c.arm)} ({explored}) · {did}"))
     else:
-        parts.append(Text(trace_id, style="bold"))
-    parts.append(table if made else Text("no decisions stored for this trace"))
+        parts.append(plain(trace_id, "bold"))
+    parts.append(table if made else plain("no decisions stored for this trace"))
     if detail is not None:
         for t in detail.fills:
             parts.append(
-                Text(
+                plain(
                     f"fill: {t.side} {formats.qty(t.qty)} @ {formats.money(t.price)}, "
                     f"fee {formats.money(t.fee)} {t.fee_asset}"
                 )
@@ -199,7 +208,7 @@ def decisions_view(db: Database, trace_text: str) -> RenderableType:
             outcome = (
                 formats.bp(e.reward) if e.reward is not None else f"due {formats.when(e.due_ts)}"
             )
-            parts.append(Text(f"experiment {e.id}: outcome {outcome}"))
+            parts.append(plain(f"experiment {e.id}: outcome {outcome}"))
     return Group(*parts)
 
 

@@ -60,7 +60,9 @@ def _begin(connection: Any) -> None:
 
 
 def create_sqlite_engine(path: Path | str) -> Engine:
-    engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
+    # The driver's own timeout covers the PRAGMAs that run before busy_timeout is set.
+    connect_args = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
+    engine = create_engine(f"sqlite:///{path}", connect_args=connect_args)
     event.listen(engine, "connect", _configure_sqlite)
     event.listen(engine, "begin", _begin)
     return engine

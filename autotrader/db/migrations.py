@@ -573,8 +573,12 @@ def refuse_if_not_ours(path: Path) -> None:
     """Raise ConfigError, touching nothing, unless `path` is autotrader's database (of this
     version or older) or one made with the seed's DDL. Read through a read-only connection,
     before anything (WAL mode included) is set on the file."""
+    # A read-only connection to a file in WAL mode still creates its -wal and -shm files. With
+    # no -wal file there is nothing to read but the file itself: open it as immutable, which
+    # creates nothing beside it (another application's file, or a damaged one, stays alone).
+    immutable = "" if path.with_name(path.name + "-wal").exists() else "&immutable=1"
     try:
-        uri = f"file:{quote(str(path.absolute()))}?mode=ro"
+        uri = f"file:{quote(str(path.absolute()))}?mode=ro{immutable}"
         with closing(sqlite3.connect(uri, uri=True)) as raw:
             version = int(raw.execute("PRAGMA user_version").fetchone()[0])
             names = [row[0] for row in raw.execute(_TABLES)]
