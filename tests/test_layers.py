@@ -1,5 +1,6 @@
 """Folders are layers and imports point down: kernel -> exchange -> tools -> research -> cycle ->
-guardrails -> agents -> core -> cli. Read from the source with `ast`, lazy imports included."""
+guardrails -> agents -> core -> localllm -> cli. Read from the source with `ast`, lazy imports
+included."""
 
 from __future__ import annotations
 
@@ -10,8 +11,21 @@ from tests.conftest import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "autotrader"
 # Lowest first. The kernel is config, errors, schemas, clock and db (with the package's data).
-LAYERS = ("kernel", "exchange", "tools", "research", "cycle", "guardrails", "agents", "core", "cli")
-FOLDERS = {"exchange", "tools", "research", "guardrails", "agents", "core"}
+# localllm (the local LLM server) is a leaf just below cli: it drives the agent only through
+# its command line, so it needs nothing above the kernel (tests/test_localllm.py checks that).
+LAYERS = (
+    "kernel",
+    "exchange",
+    "tools",
+    "research",
+    "cycle",
+    "guardrails",
+    "agents",
+    "core",
+    "localllm",
+    "cli",
+)
+FOLDERS = {"exchange", "tools", "research", "guardrails", "agents", "core", "localllm"}
 MODULES = {"cycle": "cycle", "cli": "cli"}
 
 

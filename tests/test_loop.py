@@ -14,6 +14,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from autotrader.cli import main
 from autotrader.core import orchestrator
@@ -318,3 +320,9 @@ def test_report_command_works_on_the_database_a_run_leaves(tmp_path: Path) -> No
     assert "total return" in out.getvalue() and "strategy families" in out.getvalue()
     written = sorted(p.name.split("_", 2)[-1] for p in (tmp_path / "reports").iterdir())
     assert written == ["drawdown.png", "equity.png", "posteriors.png", "report.html"]
+
+
+@given(st.integers(30, 3600), st.sampled_from([60, 300, 3600, 86400]))
+def test_a_wakeup_is_rounded_up_to_whole_candles(wakeup: int, timeframe: int) -> None:
+    rounded = orchestrator.whole_candles(wakeup, timeframe)
+    assert rounded % timeframe == 0 and wakeup <= rounded < wakeup + timeframe

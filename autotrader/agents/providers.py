@@ -21,6 +21,9 @@ from autotrader.config import Provider, Settings
 from autotrader.schemas import ROLES, Role
 
 OPENAI_API = "https://api.openai.com/v1"
+# A compatible server on a CPU can take minutes for one long prompt, and a client that times out
+# and retries only makes a serial server do the same work again.
+COMPATIBLE_TIMEOUT_SECS = 900
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,8 @@ def build_models(settings: Settings) -> ModelSet:
         return ModelSet("offline", models, names, "built-in policy")
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
     endpoint = settings.openai_base_url or OPENAI_API
-    client = AsyncOpenAI(api_key=key, base_url=endpoint, max_retries=2, timeout=120)
+    timeout = COMPATIBLE_TIMEOUT_SECS if settings.provider == "openai-compatible" else 120
+    client = AsyncOpenAI(api_key=key, base_url=endpoint, max_retries=2, timeout=timeout)
     if settings.provider == "openai":
         models = {role: OpenAIResponsesModel(names[role], client) for role in ROLES}
     else:

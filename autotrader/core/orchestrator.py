@@ -46,6 +46,12 @@ BACKOFF_BASE_SECS = 30  # the first retry after a failed cycle; doubles per fail
 MAX_BACKOFF_SECS = 900
 
 
+def whole_candles(wakeup_secs: int, timeframe_secs: int) -> int:
+    """A plan's wakeup rounded up to whole candles: no candle closes sooner, so an earlier cycle
+    would only pay for the same data again (the Planner is told so; a small model ignores it)."""
+    return -(-wakeup_secs // timeframe_secs) * timeframe_secs
+
+
 class StopRequest:
     """Set by the signal handlers; the loop finishes its cycle and leaves."""
 
@@ -163,7 +169,9 @@ class Orchestrator:
             action=outcome.proposal.action,
             qty=outcome.proposal.quantity,
             verdict=outcome.verdict.decision,
-            wakeup_secs=outcome.plan.next_wakeup_secs,
+            wakeup_secs=whole_candles(
+                outcome.plan.next_wakeup_secs, self.deps.settings.timeframe_seconds
+            ),
             model_calls=cycle.model_calls,
             duration_ms=0.0,
             fallbacks=len(outcome.fallbacks),
