@@ -203,6 +203,7 @@ def test_a_forced_turn_offers_only_the_tools_not_called_yet() -> None:
     request, _ = rewrite_request(body, accept)
     offered = request["response_format"]["schema"]["anyOf"]
     assert [branch["properties"]["name"]["const"] for branch in offered] == ["b", "c"]
+    assert request["messages"][0]["content"].endswith("- a: a\n- b: b\n- c: c")  # unchanged
 
 
 def test_the_last_tool_not_called_yet_is_the_only_one_offered() -> None:

@@ -92,7 +92,9 @@ def rewrite_messages(messages: list[Json]) -> list[Json]:
 
 def _describe_tools(messages: list[Json], tools: list[Json], heading: str) -> None:
     """The chat template ignores `tools`: name them in the system prompt of a turn that may
-    call them (the grammar spells out their arguments, so the prompt need not)."""
+    call them (the grammar spells out their arguments, so the prompt need not). All of them,
+    also those the grammar leaves out this turn: an unchanged system prompt keeps the server's
+    cached evaluation of the prompt that follows it."""
     lines = ["", heading]
     lines += [f"- {t['function']['name']}: {t['function'].get('description', '')}" for t in tools]
     text = "\n".join(lines)
@@ -150,21 +152,22 @@ def _rewrite_tools(request: Json, called: set[str], check: GrammarCheck) -> Post
         answer = (request.get("response_format") or {}).get("schema")
         if not fresh or not isinstance(answer, dict):
             return "none"  # the template cannot call tools unforced: the answer is text
-        _describe_tools(request["messages"], fresh, "You may first call one of these tools:")
+        _describe_tools(request["messages"], tools, "You may first call one of these tools:")
         union = {"anyOf": [*one_call_schema(fresh)["anyOf"], answer]}
         check(union, "tools or answer")
         request["response_format"] = {"type": "json_object", "schema": union}
         return "tool_call"
+    listed = tools
     if isinstance(choice, dict):
         chosen = (choice.get("function") or {}).get("name")
-        tools = [tool for tool in tools if tool["function"]["name"] == chosen]
+        tools = listed = [tool for tool in tools if tool["function"]["name"] == chosen]
         if not tools:
             raise RequestRejected(f"tool_choice names the unknown tool {chosen!r}")
     elif choice == "required":
         tools = fresh or tools
     else:
         raise RequestRejected(f"tool_choice {choice!r} is not supported")
-    _describe_tools(request["messages"], tools, "Call one of these tools:")
+    _describe_tools(request["messages"], listed, "Call one of these tools:")
     if request.get("stream"):  # the server's own named-tool grammar streams; ours does not
         if len(tools) > 1:
             raise RequestRejected("tool_choice 'required' with several tools cannot be streamed")
