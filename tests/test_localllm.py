@@ -11,6 +11,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from autotrader.db import Database
-from autotrader.db.models import Cycle, Decision, Run
+from autotrader.db.models import Cycle, Decision, Order, Run
 from autotrader.localllm import model as model_module
 from autotrader.localllm.__main__ import main as localllm_main
 from autotrader.localllm.grammar import (
@@ -533,6 +534,7 @@ def test_the_report_counts_model_and_fallback_decisions_per_agent(db: Database) 
                 status="OK",
                 wakeup_secs=300,
                 duration_ms=30_000.0 * (number + 1),
+                model_calls=4,
                 executed=number == 1,
             )
         )
@@ -542,11 +544,25 @@ def test_the_report_counts_model_and_fallback_decisions_per_agent(db: Database) 
             )
             for agent, why in reason.items()
         ]
+    rows.append(
+        Order(
+            created_ts=start,
+            updated_ts=start,
+            symbol="BTC/USDT",
+            side="BUY",
+            qty=Decimal(9),
+            client_order_id="c1",
+            idempotency_key="k1",
+            trace_id="trace_0",
+            status="REJECTED",
+        )
+    )
     with db.session() as session:
         session.add_all(rows)
     report = read_report(db.path)
     assert (report.run_id, report.cycles, report.executed, report.wall_seconds) == ("r1", 2, 1, 90)
-    assert report.seconds_per_cycle == 45
+    assert (report.seconds_per_cycle, report.calls_per_cycle) == (45, 4)
+    assert report.orders == (("REJECTED", 1),)
     shares = {
         share.agent: (share.by_model, share.fallbacks, share.reasons) for share in report.agents
     }

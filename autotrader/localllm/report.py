@@ -41,7 +41,9 @@ class RunReport:
     error_cycles: int
     executed: int
     seconds_per_cycle: float
+    calls_per_cycle: float
     wall_seconds: float | None
+    orders: tuple[tuple[str, int], ...]  # (status, how many): sent, filled or refused
     agents: tuple[AgentShare, ...]
 
 
@@ -68,11 +70,17 @@ def read_report(path: Path, run_id: str | None = None) -> RunReport:
         if row is None:
             raise ConfigError(f"no run {run_id or ''} in {path}".replace("  ", " "))
         run, status, provider, models, started, finished = row
-        cycles, errors, executed, total_ms = db.execute(
+        cycles, errors, executed, total_ms, calls = db.execute(
             "SELECT count(*), coalesce(sum(status = 'ERROR'), 0), coalesce(sum(executed), 0), "
-            "coalesce(sum(duration_ms), 0) FROM cycles WHERE run_id = ?",
+            "coalesce(sum(duration_ms), 0), coalesce(sum(model_calls), 0) FROM cycles "
+            "WHERE run_id = ?",
             (run,),
         ).fetchone()
+        orders = db.execute(
+            "SELECT o.status, count(*) FROM orders o JOIN cycles c ON c.trace_id = o.trace_id "
+            "WHERE c.run_id = ? GROUP BY o.status ORDER BY o.status",
+            (run,),
+        ).fetchall()
         decisions = db.execute(
             "SELECT d.agent, d.fallback_reason FROM decisions d "
             "JOIN cycles c ON c.trace_id = d.trace_id WHERE c.run_id = ?",
@@ -92,7 +100,9 @@ def read_report(path: Path, run_id: str | None = None) -> RunReport:
         error_cycles=errors,
         executed=executed,
         seconds_per_cycle=total_ms / 1000 / cycles if cycles else 0.0,
+        calls_per_cycle=calls / cycles if cycles else 0.0,
         wall_seconds=wall,
+        orders=tuple((str(status), int(count)) for status, count in orders),
         agents=tuple(_share(agent, decisions) for agent in AGENTS),
     )
 
@@ -110,10 +120,13 @@ def _pct(part: int, whole: int) -> str:
 
 def format_report(report: RunReport) -> str:
     wall = f", {report.wall_seconds:.0f} s wall" if report.wall_seconds is not None else ""
+    orders = ", ".join(f"{count} {status}" for status, count in report.orders) or "none"
     lines = [
         f"run {report.run_id} ({report.status}) on {report.provider} {report.models}",
         f"cycles: {report.cycles} ({report.error_cycles} failed), "
-        f"{report.seconds_per_cycle:.1f} s per cycle{wall}, {report.executed} trades executed",
+        f"{report.seconds_per_cycle:.1f} s and {report.calls_per_cycle:.1f} model calls per "
+        f"cycle{wall}",
+        f"orders: {orders}; {report.executed} cycles executed a trade",
     ]
     for share in report.agents:
         lines.append(
