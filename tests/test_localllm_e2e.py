@@ -25,7 +25,7 @@ import pytest
 
 from autotrader.research.summary import SCHEMA_OF
 from autotrader.schemas import Plan, Proposal, Verdict, seed_schema
-from tests.conftest import REPO_ROOT, clean_env
+from tests.conftest import clean_env
 
 pytestmark = pytest.mark.llm
 HOURS = 6  # as `make llm`
@@ -53,7 +53,7 @@ def llm_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlmRun]:
     command = [sys.executable, "-m", "autotrader.localllm", "replay", "--hours", str(HOURS)]
     done = subprocess.run(
         [*command, "--db", str(db)],
-        cwd=REPO_ROOT,
+        cwd=db.parent,  # no developer's .env is read
         env=clean_env(),
         capture_output=True,
         text=True,
