@@ -4,6 +4,12 @@
                      [--seed N]
     python runner.py trace TRACE_ID [--db PATH]
     python runner.py report [--db PATH] [--out DIR] [--run RUN_ID]
+    python runner.py report --sweep DIR
+    python runner.py sweep SPEC [--out DIR] [--data DIR] [--workers N] [--ray]
+    python runner.py doctor [--db PATH]
+    python runner.py serve [--host HOST] [--port PORT] [--db PATH] [--replay PATH]
+    python runner.py runs | cycles [--run ID] [--last N] [--filter EXPR] | trades [--run ID]
+                     [--last N] | decisions TRACE_ID   (each with [--db PATH])
 
 Heavy imports (the Agents SDK takes ~2 s) happen only once settings are valid, so a bad
 setting or `--help` answers at once.
@@ -17,13 +23,31 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 from autotrader.config import Settings, load_settings
-from autotrader.errors import AutotraderError, ConfigError, DatabaseBusy, DataError
+from autotrader.errors import (
+    AutotraderError,
+    ConfigError,
+    DatabaseBusy,
+    DataError,
+    ProviderRefused,
+    printable,
+)
 
 EXIT_CONFIG = 2
 EXIT_UNAVAILABLE = 1
 EXIT_INTERRUPTED = 130
+
+
+MAX_HOURS = 24 * 366 * 10  # ten years: longer is a typo, and past what a datetime can add
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, whose errors are one line (ConfigError) instead of usage plus a message."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(f"{message} (see python runner.py --help)")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +55,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    run = argparse.ArgumentParser(add_help=False)
+    run = Parser(add_help=False)
     _common(run)
     run.add_argument(
         "--from",
@@ -49,10 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--replay",
         metavar="PATH",
-        help="replay this candle file (timestamp_ms,open,high,low,close,volume; .gz ok)",
+        help="replay this candle file: CSV (timestamp_ms,open,high,low,close,volume; .gz ok) "
+        "or freqtrade's .feather / .json",
     )
     run.add_argument("--seed", type=int, help="fix randomness (default: SEED)")
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="runner.py",
         parents=[run],
         description="autotrader: a research-first autonomous crypto trading agent. "
@@ -61,12 +86,58 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", parents=[run], help="run the agent (the default)")
     show = commands.add_parser("trace", help="print one cycle's stored trace as a tree")
-    show.add_argument("trace_id")
+    show.add_argument("trace_id", help="a trace id, or a unique prefix of its hex digits")
     _common(show)
     report = commands.add_parser("report", help="evaluate a run: text, HTML and PNG charts")
     _common(report)
     report.add_argument("--out", metavar="DIR", help="output folder (default: beside the database)")
     report.add_argument("--run", dest="run_id", help="which run (default: the latest)")
+    serve = commands.add_parser("serve", help="the read-only web dashboard and JSON API")
+    _common(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (8000)")
+    serve.add_argument(
+        "--replay", metavar="PATH", help="the candle file replay runs are drawn on (REPLAY_PATH)"
+    )
+    runs = commands.add_parser("runs", help="list the runs in the database")
+    _common(runs)
+    cycles = commands.add_parser("cycles", help="a run's cycles with their trace ids")
+    _common(cycles)
+    cycles.add_argument("--run", dest="run_id", help="which run (default: the latest)")
+    cycles.add_argument("--last", type=int, default=20, metavar="N", help="how many (20)")
+    cycles.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="e.g. executed, fallback, explore=no, action=BUY, verdict=REJECT, arm=hold",
+    )
+    trades = commands.add_parser("trades", help="a run's fills with round-trip PnL")
+    _common(trades)
+    trades.add_argument("--run", dest="run_id", help="which run (default: the latest)")
+    trades.add_argument("--last", type=int, default=20, metavar="N", help="how many (20)")
+    decided = commands.add_parser("decisions", help="one cycle's Plan, Proposal and Verdict")
+    decided.add_argument("trace_id", help="a trace id, or a unique prefix of its hex digits")
+    _common(decided)
+    doctor = commands.add_parser(
+        "doctor", help="check settings, database, venue and each model, then exit"
+    )
+    _common(doctor)
+    report.add_argument("--sweep", metavar="DIR", help="report a sweep's output folder instead")
+    sweep = commands.add_parser(
+        "sweep", help="run a grid of replays (windows x symbols x settings x seeds) in parallel"
+    )
+    sweep.add_argument("spec", help="the sweep spec (TOML), e.g. sweeps/dev.toml")
+    sweep.add_argument("--out", metavar="DIR", help="output folder (default: sweep_NAME)")
+    sweep.add_argument(
+        "--data",
+        metavar="DIR",
+        help="folder the spec's candle files are in (default: $AUTOTRADER_DATA, ../shared/data)",
+    )
+    sweep.add_argument("--workers", type=int, metavar="N", help="parallel jobs (default: cores)")
+    sweep.add_argument(
+        "--ray", action="store_true", help="run on Ray (local, or the cluster at RAY_ADDRESS)"
+    )
     return parser
 
 
@@ -86,42 +157,61 @@ def parse_time(flag: str, text: str | None) -> datetime | None:
 def settings_from(args: argparse.Namespace) -> Settings:
     replay = getattr(args, "replay", None)
     if replay is not None and not Path(replay).is_file():
-        raise ConfigError(f"--replay {replay!r} is not a file; give a CSV (or .csv.gz) of candles")
+        raise ConfigError(
+            f"--replay {replay!r} is not a file; give a candle file (CSV .csv/.csv.gz, or "
+            "freqtrade .feather/.json)"
+        )
     return load_settings(db_path=args.db, seed=getattr(args, "seed", None), replay_path=replay)
 
 
 def main(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
+        if args.command == "sweep":
+            return _sweep(args)
         settings = settings_from(args)
         command = args.command or "run"
         if command == "trace":
             return _trace(settings, args.trace_id)
         if command == "report":
             return _report(settings, args)
+        if command == "serve":
+            return _serve(settings, args)
+        if command in ("runs", "cycles", "trades", "decisions"):
+            return _inspect(settings, command, args)
+        if command == "doctor":
+            return _doctor(settings)
         return _run(settings, args)
     except (ConfigError, DataError) as error:
-        print(f"autotrader: {error}", file=sys.stderr)
-        return EXIT_CONFIG
-    except DatabaseBusy as error:
-        print(f"autotrader: {error}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return _fail(str(error), EXIT_CONFIG)
+    except (DatabaseBusy, ProviderRefused) as error:
+        return _fail(str(error), EXIT_UNAVAILABLE)
     except AutotraderError as error:  # e.g. the venue unreachable at boot (cycles retry)
-        print(
-            f"autotrader: cannot start: {error}; check the network and the exchange's status",
-            file=sys.stderr,
+        return _fail(
+            f"cannot start: {error}; check the network and the exchange's status",
+            EXIT_UNAVAILABLE,
         )
-        return EXIT_UNAVAILABLE
     except KeyboardInterrupt:  # before the loop's own signal handling is in place
         print("autotrader: interrupted before the loop started", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
+def _fail(message: str, code: int) -> int:
+    """One line on stderr, as text: what came from outside (a server's message, a path) may
+    hold control characters, which are shown escaped."""
+    print(f"autotrader: {printable(message)}", file=sys.stderr)
+    return code
+
+
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     hours = args.hours
-    if hours is not None and hours <= 0:
-        raise ConfigError(f"--hours {hours} must be positive")
+    if hours is not None and not (0 < hours <= MAX_HOURS):  # also refuses nan and inf
+        raise ConfigError(f"--hours {hours} must be positive, and at most {MAX_HOURS} (ten years)")
     start, until = parse_time("--from", args.start), parse_time("--until", args.until)
+    if settings.resolved_feed == "replay":  # refuse bad data and spans before the heavy imports
+        from autotrader.core.replay import load_replay, replay_span
+
+        replay_span(load_replay(settings), start, until, hours)
     from rich.console import Console
 
     from autotrader.core.boot import RunOptions, run_agent
@@ -134,17 +224,36 @@ def _trace(settings: Settings, trace_id: str) -> int:
     from rich.console import Console
 
     from autotrader.core.console import print_trace
-    from autotrader.db import Database
+    from autotrader.db.readonly import open_readonly
 
-    if not settings.db_path.exists():
-        raise ConfigError(f"no database at {settings.db_path}; run the agent first or pass --db")
-    if not print_trace(Database.open(settings.db_path), trace_id, Console()):
-        raise ConfigError(f"no trace {trace_id!r} in {settings.db_path}; see the cycles table")
+    print_trace(open_readonly(settings.db_path), trace_id, Console())
     return 0
+
+
+def _doctor(settings: Settings) -> int:
+    from rich.console import Console
+
+    from autotrader.core.doctor import run_doctor
+
+    return asyncio.run(run_doctor(settings, Console()))
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers {args.workers} must be at least 1")
+    from autotrader.sweep.command import sweep_command
+
+    return sweep_command(Path(args.spec), args.out, args.data, args.workers, use_ray=args.ray)
 
 
 def _report(settings: Settings, args: argparse.Namespace) -> int:
     from rich.console import Console
+
+    if args.sweep is not None:
+        from autotrader.sweep.report import sweep_console, write_sweep_report
+
+        write_sweep_report(Path(args.sweep), sweep_console())
+        return 0
 
     from autotrader.research.report import write_report
 
@@ -152,4 +261,41 @@ def _report(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigError(f"no database at {settings.db_path}; run the agent first or pass --db")
     out = Path(args.out) if args.out else settings.db_path.resolve().parent / "reports"
     write_report(settings, out, args.run_id, Console())
+    return 0
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from autotrader.web.serve import AddressInUse, serve
+
+    if not 0 < args.port < 65536:
+        raise ConfigError(f"--port {args.port} is not a port; give 1..65535 (e.g. 8000)")
+    token = settings.dashboard_token.get_secret_value() if settings.dashboard_token else None
+    try:
+        serve(settings, args.host, args.port, token)
+    except AddressInUse as error:
+        return _fail(str(error), EXIT_UNAVAILABLE)
+    return 0
+
+
+def _inspect(settings: Settings, command: str, args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from autotrader.core import inspect
+    from autotrader.db.readonly import open_readonly
+    from autotrader.research.queries import CycleFilter
+
+    last = getattr(args, "last", 1)
+    if last <= 0:
+        raise ConfigError(f"--last {last} must be positive")
+    db = open_readonly(settings.db_path)
+    if command == "runs":
+        shown = inspect.runs_table(db)
+    elif command == "cycles":
+        shown = inspect.cycles_table(db, args.run_id, last, CycleFilter.parse(args.filter))
+    elif command == "trades":
+        shown = inspect.trades_table(db, args.run_id, last)
+    else:
+        shown = inspect.decisions_view(db, args.trace_id)
+    inspect.show(Console(), shown)
+    db.close()
     return 0

@@ -6,13 +6,18 @@ setting, the value and what is allowed; it never lets a traceback reach the user
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
 import tempfile
+from collections.abc import Mapping
 from decimal import Decimal
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -40,7 +45,20 @@ TIMEFRAME_SECONDS: dict[str, int] = {
 }
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$")
 BUNDLED_CANDLES = "binance_BTCUSDT_5m_2025-09-06_2025-10-06.csv.gz"
-SECRET_FIELDS = frozenset({"openai_api_key", "exchange_api_key", "exchange_api_secret"})
+SECRET_FIELDS = frozenset(
+    {"openai_api_key", "exchange_api_key", "exchange_api_secret", "dashboard_token"}
+)
+
+
+def mask_url(url: str) -> str:
+    """A URL fit to show or store: any password in it replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:
@@ -58,7 +76,11 @@ class Settings(BaseSettings):
     """Every knob of autotrader; `.env.example` documents each one."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,  # `KEY=` (as in .env.example) means unset, not the empty string
+        extra="ignore",  # unknown keys are caught by name in load_settings, with a suggestion
+        frozen=True,
     )
 
     # What to trade and how.
@@ -73,6 +95,10 @@ class Settings(BaseSettings):
     # Storage and logs.
     db_path: Path = Path("autotrader.db")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_file: Path | None = None  # the console's story and the log, appended here too
+
+    # The dashboard (`runner.py serve`): required when it listens beyond this machine.
+    dashboard_token: SecretStr | None = None
 
     # Exchange (testnet and real).
     exchange_id: str = "binance"
@@ -94,7 +120,13 @@ class Settings(BaseSettings):
     openai_model_trader: str = Field(default="gpt-5", min_length=1)
     openai_model_judge: str = Field(default="gpt-5-mini", min_length=1)
     model_max_retries: int = Field(default=2, ge=0, le=10)
-    seed: int = 7
+    # Reasoning models only (gpt-5*, o-series): unset means low for the Trader and minimal
+    # for the Planner and the Judge.
+    openai_reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
+    model_timeout_secs: float = Field(default=60.0, gt=0, le=600, allow_inf_nan=False)
+    model_http_retries: int = Field(default=2, ge=0, le=10)  # on timeouts, 429 and 5xx
+    cycle_deadline_secs: float = Field(default=300.0, gt=0, le=3600, allow_inf_nan=False)
+    seed: int = Field(default=7, ge=0, le=2**63 - 1)  # SQLite stores it as a signed 64-bit int
 
     # Research loop.
     experiment_horizon_candles: int = Field(default=3, ge=1, le=288)
@@ -112,6 +144,27 @@ class Settings(BaseSettings):
     def _timeframe_is_known(cls, value: str) -> str:
         if value not in TIMEFRAME_SECONDS:
             raise ValueError(f"must be one of {', '.join(TIMEFRAME_SECONDS)}")
+        return value
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _base_url_is_http(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL such as http://localhost:11434/v1")
+        return value
+
+    @field_validator("replay_path", mode="before")
+    @classmethod
+    def _replay_path_is_a_file(cls, value: Any) -> Any:
+        if value is not None and not str(value).strip():
+            raise ValueError("is empty; give a candle file, or unset it for the bundled data")
+        if value is not None and not Path(value).is_file():
+            raise ValueError(
+                "is not a file; give a candle file (CSV .csv/.csv.gz, or freqtrade .feather/.json)"
+            )
         return value
 
     @field_validator("db_path")
@@ -171,10 +224,22 @@ class Settings(BaseSettings):
 
     @property
     def provider(self) -> Provider:
-        """MODEL_PROVIDER=auto means OpenAI when a key is set, else the offline policy model."""
-        if self.model_provider == "auto":
-            return "openai" if self.openai_api_key is not None else "offline"
-        return self.model_provider
+        return self.provider_choice[0]
+
+    @property
+    def provider_choice(self) -> tuple[Provider, str]:
+        """The provider, and why: MODEL_PROVIDER=auto picks a compatible server when
+        OPENAI_BASE_URL is set, OpenAI when a key is set and the feed is live, and the offline
+        model otherwise: a replay never spends API money unless asked to explicitly."""
+        if self.model_provider != "auto":
+            return self.model_provider, f"MODEL_PROVIDER={self.model_provider}"
+        if self.openai_base_url:
+            return "openai-compatible", "auto: OPENAI_BASE_URL is set"
+        if self.openai_api_key is not None and self.resolved_feed == "live":
+            return "openai", "auto: OPENAI_API_KEY is set and the feed is live"
+        if self.openai_api_key is not None:
+            return "offline", "auto: a replay uses the offline model (MODEL_PROVIDER=openai to pay)"
+        return "offline", "auto: no OPENAI_API_KEY"
 
     @property
     def timeframe_seconds(self) -> int:
@@ -198,8 +263,79 @@ class Settings(BaseSettings):
         return self.posterior_half_life_hours * 3600
 
 
-def load_settings(env_file: str | None = ".env", **overrides: Any) -> Settings:
+def setting_names() -> list[str]:
+    return [name.upper() for name in Settings.model_fields]
+
+
+def closest_setting(name: str) -> str | None:
+    found = difflib.get_close_matches(name.upper(), setting_names(), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def misspelled(name: str, settings: list[str]) -> str | None:
+    """The setting an environment variable looks like a slip of: the same letters in another
+    order (MDOE), or a long name one or two edits away (OPENAI_MODEL_TRAIDER). Unrelated
+    variables (HOME, PATH) are far from every setting by these rules."""
+    upper = name.upper()
+    if upper in settings:
+        return None
+    for setting in settings:
+        if len(upper) == len(setting) and sorted(upper) == sorted(setting):
+            return setting
+        if len(setting) >= 8 and upper[:3] == setting[:3] and _edits(upper, setting) <= 2:
+            return setting
+    return None
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance (small strings only)."""
+    previous = list(range(len(b) + 1))
+    for i, left in enumerate(a, start=1):
+        current = [i]
+        for j, right in enumerate(b, start=1):
+            current.append(
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (left != right))
+            )
+        previous = current
+    return previous[-1]
+
+
+# Empty means unset, except where unset silently means something else the user did not ask for
+# (another candle file, another database): there an empty value is refused by name.
+EMPTY_IS_A_MISTAKE = {"REPLAY_PATH": "a candle file", "DB_PATH": "a database file"}
+
+
+def check_names(env_file: str | None, environ: Mapping[str, str]) -> None:
+    """ConfigError for a key in `.env` that is no setting, or an environment variable that is a
+    slip of one: either would be silently ignored. Also for an empty REPLAY_PATH or DB_PATH."""
+    names = setting_names()
+    given = dict(environ)
+    if env_file and Path(env_file).is_file():
+        from_file = dotenv_values(env_file)
+        for key in from_file:
+            if key.upper() not in names:
+                hint = closest_setting(key)
+                fix = f"did you mean {hint}?" if hint else "see .env.example for the settings"
+                raise ConfigError(f"unknown setting {key} in {env_file}; {fix}")
+        given = {**{k: v or "" for k, v in from_file.items()}, **given}
+    for key, what in EMPTY_IS_A_MISTAKE.items():
+        if key in given and not given[key].strip():
+            raise ConfigError(
+                f"invalid setting {key}='': is empty; give {what}, or remove {key} for the default"
+            )
+    for key in environ:
+        if (hint := misspelled(key, names)) is not None:
+            raise ConfigError(
+                f"environment variable {key} is not a setting; did you mean {hint}? "
+                f"(unset {key} or rename it)"
+            )
+
+
+def load_settings(
+    env_file: str | None = ".env", *, environ: Mapping[str, str] | None = None, **overrides: Any
+) -> Settings:
     """Build Settings from environment, `.env` and explicit overrides (the CLI's flags)."""
+    check_names(env_file, os.environ if environ is None else environ)
     given = {key: value for key, value in overrides.items() if value is not None}
     try:
         return Settings(_env_file=env_file, **given)

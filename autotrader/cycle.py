@@ -39,6 +39,19 @@ class Deps:
     scope: str
 
 
+@dataclass(frozen=True)
+class ModelCall:
+    """One request to a role's model: what it carried and what it cost."""
+
+    role: Role
+    model: str
+    attempt: int  # 1, then the re-asks
+    chars: int  # instructions, schemas and input sent
+    latency_ms: float
+    input_tokens: int  # as the provider reports them (0 for the offline model)
+    output_tokens: int
+
+
 @dataclass
 class CycleContext:
     deps: Deps
@@ -49,8 +62,11 @@ class CycleContext:
     plan: Plan | None = None
     proposal: Proposal | None = None
     tools_called: set[str] = field(default_factory=set)
+    checked: set[tuple[str, Decimal]] = field(default_factory=set)  # pre_trade_check (side, qty)
     fallbacks: dict[Role, str] = field(default_factory=dict)
+    ruled: set[Role] = field(default_factory=set)  # answered by a rule, no model call
     model_calls: int = 0
+    calls: list[ModelCall] = field(default_factory=list)
     audit: AuditBuffer = field(default_factory=AuditBuffer)  # flushed by the orchestrator
 
     @property

@@ -11,6 +11,12 @@ MAX_ERROR_CHARS = 300
 MAX_REASON_CHARS = 500
 
 
+def printable(text: str) -> str:
+    """Text fit for a terminal line: control characters (escape sequences, newlines) shown as
+    escapes instead of acted on."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def describe(error: BaseException, limit: int = MAX_ERROR_CHARS) -> str:
     """An exception as one stored line: its class and message, shortened."""
     return f"{type(error).__name__}: {error}"[:limit]
@@ -22,6 +28,11 @@ class AutotraderError(Exception):
 
 class ConfigError(AutotraderError):
     """A setting is invalid; the message is one line naming the setting, the value and the fix."""
+
+
+class ProviderRefused(AutotraderError):
+    """The model provider refused for good (a bad key, no such model, a request it rejects):
+    retrying cannot help, so the run stops with the provider's reason."""
 
 
 class DatabaseBusy(AutotraderError):

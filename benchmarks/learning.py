@@ -1,163 +1,117 @@
-"""`make bench`, part 2: does the agent learn? The same 30 days of real candles, the same seed:
+"""`make bench`, part 2: does the agent learn? The sweep spec sweeps/learning.toml, run through
+the sweep machinery (one job per replay, two at a time on the process pool): the same 30 days
+of real candles and seed for
 
 - the agent (the offline planner exploring and exploiting over all arms);
 - each arm alone (the planner pinned to one strategy family and parameter bucket);
 - buy & hold.
 
 Prints each one's return, Sharpe, drawdown, trades and fees, the agent's cumulative regret
-against the best fixed arm in hindsight, day by day, and how its choice of arms shifted from its
-first week to its last. Runs two replays at a time (one per core).
+against the best fixed arm in hindsight, day by day, and how its choice of arms shifted from the
+first quarter of the month to the last.
 """
 
 from __future__ import annotations
 
-import asyncio
-import io
-import sqlite3
+import json
 import sys
 import tempfile
-from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from agents.models.interface import Model
 from rich.console import Console
 from rich.table import Table
 
-from autotrader.agents.offline import OfflineModel
-from autotrader.agents.providers import ModelSet
-from autotrader.config import load_settings
-from autotrader.core.boot import RunOptions, run_agent
 from autotrader.research.arms import ARM_PRESETS
-from autotrader.research.metrics import Point, hourly, max_drawdown, returns_of, sharpe
-from autotrader.schemas import ROLES, Role
+from autotrader.sweep.backends import ProcessPool
+from autotrader.sweep.plan import AGENT, REPO_ROOT, data_dir, plan_jobs
+from autotrader.sweep.results import Row
+from autotrader.sweep.run import execute
+from autotrader.sweep.spec import load_spec
 
-SEED = 7
-
-
-@dataclass(frozen=True)
-class Result:
-    label: str
-    equity: list[Point]
-    prices: list[Point]
-    trades: int
-    fees: float
-    arms_first_week: dict[str, int]
-    arms_last_week: dict[str, int]
-
-    @property
-    def total_return(self) -> float:
-        return self.equity[-1].value / self.equity[0].value - 1
+SPEC = REPO_ROOT / "sweeps" / "learning.toml"
 
 
-def replay(label: str, pinned_arm: str | None) -> Result:
-    """One full replay of the bundled data in its own database."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "run.db"
-        settings = load_settings(env_file=None, db_path=path, seed=SEED, log_level="ERROR")
-        model_set = None
-        if pinned_arm is not None:
-            models: dict[Role, Model] = {
-                role: OfflineModel(role, SEED, pinned_arm if role == "PLANNER" else None)
-                for role in ROLES
-            }
-            names = {role: str(getattr(model, "name", role)) for role, model in models.items()}
-            model_set = ModelSet("offline", models, names, "pinned")
-        asyncio.run(
-            run_agent(settings, RunOptions(model_set=model_set), Console(file=io.StringIO()))
-        )
-        with sqlite3.connect(path) as raw:
-            snapshots = raw.execute(
-                "SELECT ts_utc, equity, price FROM portfolio ORDER BY id"
-            ).fetchall()
-            trades, fees = raw.execute(
-                "SELECT count(*), coalesce(sum(CAST(fee AS REAL)), 0) FROM trades"
-            ).fetchone()
-            cycles = raw.execute("SELECT cycle_ts, arm FROM cycles ORDER BY id").fetchall()
-    equity = [Point(datetime.fromisoformat(ts), float(e)) for ts, e, _ in snapshots]
-    prices = [Point(datetime.fromisoformat(ts), float(p)) for ts, _, p in snapshots]
-    start = datetime.fromisoformat(cycles[0][0])
-    end = datetime.fromisoformat(cycles[-1][0])
-    first = Counter(arm for ts, arm in cycles if (datetime.fromisoformat(ts) - start).days < 7)
-    last = Counter(arm for ts, arm in cycles if (end - datetime.fromisoformat(ts)).days < 7)
-    return Result(label, equity, prices, trades, fees, dict(first), dict(last))
-
-
-def _on_day_grid(points: list[Point]) -> dict[str, float]:
-    """Cumulative return at the end of each simulated day."""
-    by_day: dict[str, float] = {}
-    for point in points:
-        by_day[point.ts.strftime("%Y-%m-%d")] = point.value / points[0].value - 1
-    return by_day
+def _label(row: Row) -> str:
+    return "agent" if row["planner"] == AGENT else f"{row['planner']} alone"
 
 
 def main() -> None:
     console = Console()
-    jobs = [("agent", None), *((f"{arm} alone", arm) for arm in ARM_PRESETS)]
-    with ProcessPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(replay, *zip(*jobs, strict=True)))
-    agent, fixed = results[0], results[1:]
-    prices = agent.prices
-    hold = Result(
-        "buy & hold (all in)",
-        [Point(p.ts, 1000 * p.value / prices[0].value) for p in prices],
-        prices,
-        1,
-        0.0,
-        {},
-        {},
-    )
+    spec = load_spec(SPEC)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        jobs = plan_jobs(spec, SPEC, data_dir(None), out)
+        backend = ProcessPool(2)
+        try:
+            outcome = execute(jobs, backend, out, Console(stderr=True))
+        finally:
+            backend.close()
+        summaries: dict[str, dict[str, Any]] = {
+            job.job_id: json.loads(job.result_path.read_text()) for job in jobs
+        }
+    failed = [row for row in outcome.rows if row["status"] != "done"]
+    if failed:
+        raise SystemExit(f"learning bench: {len(failed)} job(s) failed: {failed[0]['error']}")
+    rows = outcome.rows
+    agent = next(row for row in rows if row["planner"] == AGENT)
+    fixed = [row for row in rows if row["planner"] != AGENT]
 
     table = Table(
-        title=f"make bench: learning on {prices[0].ts:%Y-%m-%d} -> {prices[-1].ts:%Y-%m-%d} "
-        f"(bundled real BTC/USDT 5m candles, seed {SEED})"
+        title=f"make bench: learning on {agent['window']} (bundled real candles, seed "
+        f"{agent['seed']}), {len(rows)} replays through the sweep in {outcome.wall_secs:.0f} s"
     )
     for heading in ("run", "return", "Sharpe (hourly, ann.)", "max drawdown", "trades", "fees"):
         table.add_column(heading, justify="left" if heading == "run" else "right")
-    for result in sorted([agent, *fixed, hold], key=lambda r: -r.total_return):
-        ratio = sharpe(returns_of(hourly(result.equity)))
+    hold = {"label": "buy & hold (all in)", "return": agent["buy_hold"], "sharpe": None,
+            "max_drawdown": None, "trades": 1, "fees": 0.0}  # fmt: skip
+    entries = [{**row, "label": _label(row)} for row in rows] + [hold]
+    for entry in sorted(entries, key=lambda e: -e["return"]):
         table.add_row(
-            result.label,
-            f"{result.total_return:+.2%}",
-            "-" if ratio is None else f"{ratio:.2f}",
-            f"{max_drawdown([p.value for p in result.equity]):.2%}",
-            str(result.trades),
-            f"{result.fees:.2f}",
+            entry["label"],
+            f"{entry['return']:+.2%}",
+            "-" if entry["sharpe"] is None else f"{entry['sharpe']:.2f}",
+            "-" if entry["max_drawdown"] is None else f"{entry['max_drawdown']:.2%}",
+            str(int(entry["trades"])),
+            f"{entry['fees']:.2f}",
         )
     console.print(table)
 
-    best = max(fixed, key=lambda r: r.total_return)
-    agent_days, best_days = _on_day_grid(agent.equity), _on_day_grid(best.equity)
+    best = max(fixed, key=lambda r: r["return"])
+    agent_days = dict(summaries[agent["job_id"]]["curve"])
+    best_days = dict(summaries[best["job_id"]]["curve"])
     regret = Table(
-        title=f"cumulative regret against the best fixed arm in hindsight ({best.label})"
+        title=f"cumulative regret against the best fixed arm in hindsight ({_label(best)})"
     )
     for heading in ("day", "agent return", "best arm return", "regret"):
         regret.add_column(heading, justify="right")
     days = sorted(set(agent_days) & set(best_days))
     for index, day in enumerate(days):
-        if index % 5 == 0 or index == len(days) - 1:
+        if index % 5 == 4 or index == len(days) - 1:
             gap = best_days[day] - agent_days[day]
-            regret.add_row(day, f"{agent_days[day]:+.2%}", f"{best_days[day]:+.2%}", f"{gap:+.2%}")
+            regret.add_row(
+                day[:10], f"{agent_days[day]:+.2%}", f"{best_days[day]:+.2%}", f"{gap:+.2%}"
+            )
     console.print(regret)
 
+    quarters = summaries[agent["job_id"]]["arms_by_quarter"]
     shift = Table(title="the agent's choice of arm (share of cycles)")
-    for heading in ("arm", "first week", "last week"):
+    for heading in ("arm", "first quarter", "last quarter"):
         shift.add_column(heading, justify="left" if heading == "arm" else "right")
-    first_total = sum(agent.arms_first_week.values()) or 1
-    last_total = sum(agent.arms_last_week.values()) or 1
+    first_total = sum(quarters["first"].values()) or 1
+    last_total = sum(quarters["last"].values()) or 1
     for arm in ARM_PRESETS:
         shift.add_row(
             arm,
-            f"{agent.arms_first_week.get(arm, 0) / first_total:.0%}",
-            f"{agent.arms_last_week.get(arm, 0) / last_total:.0%}",
+            f"{quarters['first'].get(arm, 0) / first_total:.0%}",
+            f"{quarters['last'].get(arm, 0) / last_total:.0%}",
         )
     console.print(shift)
-    beaten = sum(agent.total_return > r.total_return for r in fixed)
+    beaten = sum(agent["return"] > r["return"] for r in fixed)
     console.print(
         f"The agent beat {beaten} of {len(fixed)} fixed arms; its final regret against the best "
-        f"({best.label}) is {best.total_return - agent.total_return:+.2%}."
+        f"({_label(best)}) is {agent['regret']:+.2%}; exposure-matched buy & hold "
+        f"{agent['exposure_matched_buy_hold']:+.2%} (mean exposure {agent['mean_exposure']:.0%})."
     )
     sys.stdout.flush()
 

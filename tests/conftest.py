@@ -45,3 +45,17 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in names}
     env.update(extra)
     return env
+
+
+@pytest.fixture(scope="session")
+def replay_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished 12-hour replay (real candles, offline model) that readers' tests share; it is
+    opened read-only, never changed."""
+    from datetime import UTC, datetime
+
+    from tests.helpers import run_replay
+
+    path = tmp_path_factory.mktemp("replay") / "replay.db"
+    code, _ = run_replay(path, hours=12, start=datetime(2025, 9, 29, tzinfo=UTC))
+    assert code == 0
+    return path

@@ -18,7 +18,7 @@ from autotrader.agents.providers import ModelSet, build_models
 from autotrader.clock import Clock, SimulatedClock, from_ms
 from autotrader.config import BUNDLED_CANDLES, Settings, bundled_data_path, load_settings
 from autotrader.core.runs import start_or_resume
-from autotrader.cycle import Deps, open_cycle
+from autotrader.cycle import CycleContext, Deps, open_cycle
 from autotrader.db import Database
 from autotrader.db.models import Decision
 from autotrader.db.traces import LocalTraceStore
@@ -192,12 +192,13 @@ class Harness:
     store: LocalTraceStore
     deps: Deps
     lab: Lab
+    last: CycleContext | None = None  # the context of the latest cycle run
 
     async def cycle(self) -> tuple[CycleOutcome, str]:
         from agents import trace
 
         now = self.clock.now()
-        cycle = open_cycle(self.deps, now, self.lab.view(now))
+        cycle = self.last = open_cycle(self.deps, now, self.lab.view(now))
         with trace("autotrader cycle", trace_id=cycle.trace_id, group_id=self.deps.run_id):
             outcome = await self.graph.run(cycle, planner_brief(cycle, None))
         cycle.audit.flush(self.db)  # as the orchestrator does at the end of a cycle
@@ -226,7 +227,11 @@ def harness(
     lab = Lab(db, feed, config, run_id=run.run_id, scope=run.scope, run_start=clock.now())
     store = LocalTraceStore(db)
     set_trace_processors([store])
-    graph = AgentGraph(models or build_models(config), config.model_max_retries)
+    graph = AgentGraph(
+        models or build_models(config),
+        config.model_max_retries,
+        deadline_secs=config.cycle_deadline_secs,
+    )
     return Harness(db, config, venue, clock, graph, store, deps, lab)
 
 
@@ -246,6 +251,7 @@ def run_replay(
     hours: float = 6,
     start: datetime | None = None,
     model_set: Any = None,
+    trace_exporter: Any = None,
     **settings: Any,
 ) -> tuple[int, str]:
     """Run the real loop (run_agent) quietly over a replay; returns (exit code, console text)."""
@@ -258,6 +264,8 @@ def run_replay(
 
     config = load_settings(env_file=None, db_path=db_path, **settings)
     out = io.StringIO()
-    options = RunOptions(start=start, hours=hours, model_set=model_set)
+    options = RunOptions(
+        start=start, hours=hours, model_set=model_set, trace_exporter=trace_exporter
+    )
     code = asyncio.run(run_agent(config, options, Console(file=out, width=160)))
     return code, out.getvalue()

@@ -37,6 +37,11 @@ def _decide(role: Role, items: list[dict[str, Any]], tools: list[str]) -> list[A
     return POLICIES[role](transcript, SEED)
 
 
+def tokens(body: dict[str, Any]) -> int:
+    """A stand-in token count a real server would report: a quarter of the request's size."""
+    return len(json.dumps(body)) // 4
+
+
 def responses_answer(body: dict[str, Any], number: int) -> dict[str, Any]:
     tools = [tool["name"] for tool in body.get("tools", [])]
     items = (
@@ -44,7 +49,8 @@ def responses_answer(body: dict[str, Any], number: int) -> dict[str, Any]:
         if isinstance(body["input"], list)
         else [{"role": "user", "content": body["input"]}]
     )
-    actions = _decide(role_of(body.get("instructions") or ""), items, tools)
+    instructions = body.get("instructions") or ""
+    actions = _decide(role_of(instructions), items, tools) if instructions else [FinalText("pong")]
     output = [item.model_dump(exclude_none=True) for item in output_items(actions, f"lb{number}")]
     return {
         "id": f"resp_loopback_{number:04d}",
@@ -71,9 +77,9 @@ def responses_answer(body: dict[str, Any], number: int) -> dict[str, Any]:
         "metadata": {},
         "user": None,
         "usage": {
-            "input_tokens": 0,
+            "input_tokens": tokens(body),
             "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": 0,
+            "output_tokens": 7,
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": 0,
         },
@@ -100,7 +106,7 @@ def chat_answer(body: dict[str, Any], number: int) -> dict[str, Any]:
                 }
             )
     tools = [tool["function"]["name"] for tool in body.get("tools", [])]
-    actions = _decide(role_of(system), items, tools)
+    actions = _decide(role_of(system), items, tools) if system else [FinalText("pong")]
     calls = [
         {
             "id": f"call_lb{number}_{i}",
@@ -123,15 +129,22 @@ def chat_answer(body: dict[str, Any], number: int) -> dict[str, Any]:
                 "message": {"role": "assistant", "content": text, "tool_calls": calls or None},
             }
         ],
-        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        "usage": {"prompt_tokens": tokens(body), "completion_tokens": 7, "total_tokens": 0},
     }
 
 
 class LoopbackLLM(ThreadingHTTPServer):
+    """Answers as the offline policies would, until told to fail: from request number
+    `fail_from` on it answers `fail_status` with an OpenAI-shaped error, or hangs `hang_secs`."""
+
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.requests: list[tuple[str, dict[str, Any], dict[str, str]]] = []
         self._lock = threading.Lock()
+        self.fail_from: int | None = None
+        self.fail_status = 401
+        self.fail_message = "Incorrect API key provided"
+        self.hang_secs = 0.0
 
     @property
     def base_url(self) -> str:
@@ -148,6 +161,13 @@ class _Handler(BaseHTTPRequestHandler):
                 (self.path, body, {k.lower(): v for k, v in self.headers.items()})
             )
             number = len(self.server.requests)
+        server = self.server
+        if server.fail_from is not None and number >= server.fail_from:
+            if server.hang_secs:
+                time.sleep(server.hang_secs)
+            else:
+                self._error(server.fail_status, server.fail_message)
+                return
         if self.path.endswith("/responses"):
             answer = responses_answer(body, number)
         elif self.path.endswith("/chat/completions"):
@@ -160,6 +180,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("x-request-id", f"req_loopback_{number}")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, message: str) -> None:
+        data = json.dumps(
+            {"error": {"message": message, "type": "invalid_request_error", "code": None}}
+        ).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 

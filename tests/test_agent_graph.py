@@ -3,27 +3,33 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from typing import Any, cast
+from collections.abc import Iterator
+from typing import Any
 
-import jsonschema
 import pytest
-from agents import ModelResponse, Usage, set_trace_processors
-from agents.models.interface import Model, ModelTracing
-from openai.types.responses import ResponseFunctionToolCall
+from agents import set_trace_processors
+from agents.models.interface import Model
 from sqlmodel import select
 
-from autotrader.agents.judge import VERDICT_SCHEMA
-from autotrader.agents.offline import POLICIES, OfflineModel
-from autotrader.agents.providers import ModelSet, build_models, uploads_traces
-from autotrader.agents.wire import Action, FinalText, ToolCall, output_items, transcript_of
+from autotrader.agents.judge import RULE, VERDICT_SCHEMA
+from autotrader.agents.offline import OfflineModel
+from autotrader.agents.providers import build_models, uploads_traces
+from autotrader.agents.wire import ToolCall
 from autotrader.config import load_settings
 from autotrader.db import Database
 from autotrader.db.models import SpanRecord
 from autotrader.research.summary import SCHEMA_OF
-from autotrader.schemas import SAFE_PLAN, SAFE_PROPOSAL, SAFE_VERDICT, Role, seed_schema, to_payload
+from autotrader.schemas import (
+    SAFE_PLAN,
+    SAFE_PROPOSAL,
+    SAFE_VERDICT,
+    Role,
+    seed_validator,
+    to_payload,
+)
 from autotrader.tools.strategy import sma
 from tests.helpers import decisions, harness, real_candles
+from tests.scripted import Answer, Raw, Scripted, scripted_models
 
 
 @pytest.fixture(autouse=True)
@@ -35,78 +41,6 @@ def no_trace_processors() -> Iterator[None]:
 def _spans(db: Database, trace_id: str) -> list[SpanRecord]:
     with db.session() as session:
         return list(session.exec(select(SpanRecord).where(SpanRecord.trace_id == trace_id)).all())
-
-
-class Raw:
-    """A function call whose arguments are sent verbatim (to send broken JSON)."""
-
-    def __init__(self, name: str, arguments: str) -> None:
-        self.name, self.arguments = name, arguments
-
-
-Answer = Sequence[Action | Raw] | str
-
-
-class Scripted(Model):
-    """Plays canned answers first (bad ones, usually), then the offline policy; counts calls."""
-
-    def __init__(self, role: Role, answers: list[Answer], *, then_offline: bool = True) -> None:
-        self.role, self.answers, self.then_offline = role, list(answers), then_offline
-        self.name = f"scripted-{role.lower()}"
-        self.calls = 0
-        self.inputs: list[Any] = []
-
-    async def get_response(
-        self,
-        system_instructions: str | None,
-        input: Any,
-        model_settings: Any,
-        tools: list[Any],
-        output_schema: Any,
-        handoffs: list[Any],
-        tracing: ModelTracing,
-        **_: Any,
-    ) -> ModelResponse:
-        self.calls += 1
-        self.inputs.append(input)
-        handoff_names = [h.tool_name for h in handoffs]
-        if self.answers:
-            answer = self.answers.pop(0)
-        else:
-            assert self.then_offline, "script exhausted"
-            answer = POLICIES[self.role](transcript_of(input, handoff_names), 7)
-        return ModelResponse(
-            output=_items(answer, self.calls), usage=Usage(requests=1), response_id=None
-        )
-
-    def stream_response(self, *args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("not streamed")
-
-
-def _items(answer: Answer, call: int) -> list[Any]:
-    if isinstance(answer, str):
-        return output_items([FinalText(answer)], f"s{call}")
-    if answer and isinstance(answer[0], Raw):
-        return [
-            ResponseFunctionToolCall(
-                type="function_call",
-                call_id=f"raw{call}_{i}",
-                name=raw.name,
-                arguments=raw.arguments,
-            )
-            for i, raw in enumerate(answer)
-            if isinstance(raw, Raw)
-        ]
-    return output_items([a for a in answer if not isinstance(a, Raw)], f"s{call}")
-
-
-def _models(**scripted: Model) -> ModelSet:
-    settings = load_settings(env_file=None)
-    base = build_models(settings)
-    models: dict[Role, Model] = dict(base.models)
-    for role, model in scripted.items():
-        models[cast(Role, role.upper())] = model
-    return ModelSet("offline", models, base.names, base.endpoint)
 
 
 # --- the happy path ---
@@ -122,8 +56,9 @@ async def test_one_offline_cycle_writes_three_linked_valid_decisions(db: Databas
     assert trader.plan_id == planner.id and trader.proposal_id is None
     assert (judge.plan_id, judge.proposal_id) == (planner.id, trader.id)
     for row in rows:
-        jsonschema.validate(json.loads(row.payload_json), seed_schema(SCHEMA_OF[row.agent]))
-        assert row.model == f"offline-{row.agent.lower()}"
+        seed_validator(SCHEMA_OF[row.agent]).validate(json.loads(row.payload_json))
+        ruled = row.agent == "JUDGE" and outcome.proposal.action == "HOLD"
+        assert row.model == (RULE if ruled else f"offline-{row.agent.lower()}")
         assert row.prompt_hash is not None and len(row.prompt_hash) == 12
         assert row.fallback_reason is None
     assert outcome.error is None and outcome.fallbacks == {}
@@ -159,7 +94,9 @@ CROSSOVER_PLAN = {
 
 async def test_a_trading_cycle_takes_five_model_round_trips(db: Database) -> None:
     planner = Scripted("PLANNER", [[ToolCall("transfer_to_trader", CROSSOVER_PLAN)]])
-    outcome, trace_id = await harness(db, _models(planner=planner), index=_uptrend_index()).cycle()
+    outcome, trace_id = await harness(
+        db, scripted_models(planner=planner), index=_uptrend_index()
+    ).cycle()
     assert outcome.proposal.action == "BUY" and outcome.verdict.decision == "APPROVE"
     generations = [s for s in _spans(db, trace_id) if s.kind == "generation"]
     assert len(generations) == 4  # trader 2 (tools in parallel) + judge 2; the planner is scripted
@@ -174,18 +111,20 @@ HOLD_PLAN = {
 }
 
 
-async def test_a_hold_cycle_takes_four_model_round_trips(db: Database) -> None:
+async def test_a_hold_cycle_takes_three_model_round_trips(db: Database) -> None:
     planner = Scripted("PLANNER", [[ToolCall("transfer_to_trader", HOLD_PLAN)]])
-    outcome, trace_id = await harness(db, _models(planner=planner)).cycle()
+    outcome, trace_id = await harness(db, scripted_models(planner=planner)).cycle()
     assert outcome.proposal.action == "HOLD"
     generations = [s for s in _spans(db, trace_id) if s.kind == "generation"]
-    assert len(generations) == 3  # trader 2 + judge 1 (no pre-trade check for a HOLD)
-    assert planner.calls == 1  # so: 4 model round trips for the cycle
+    assert len(generations) == 2  # trader 2; the Judge approves a HOLD by rule, no model call
+    assert planner.calls == 1  # so: 3 model round trips for the cycle
 
 
 async def test_each_agent_receives_only_its_payload_and_context(db: Database) -> None:
     trader, judge = Scripted("TRADER", []), Scripted("JUDGE", [])
-    await harness(db, _models(trader=trader, judge=judge)).cycle()
+    planner = Scripted("PLANNER", [[ToolCall("transfer_to_trader", CROSSOVER_PLAN)]])
+    models = scripted_models(planner=planner, trader=trader, judge=judge)
+    await harness(db, models, index=_uptrend_index()).cycle()  # a BUY: the Judge is asked
     first_trader_input, first_judge_input = trader.inputs[0], judge.inputs[0]
     assert len(first_trader_input) == 1 and len(first_judge_input) == 1
     assert set(json.loads(first_trader_input[0]["content"])) == {"plan", "context"}
@@ -195,7 +134,7 @@ async def test_each_agent_receives_only_its_payload_and_context(db: Database) ->
 async def test_the_judge_handoff_is_closed_until_the_trader_read_the_market(db: Database) -> None:
     eager = [ToolCall("transfer_to_judge", to_payload(SAFE_PROPOSAL))]
     trader = Scripted("TRADER", [eager, eager, eager])  # insists on skipping the tools
-    outcome, trace_id = await harness(db, _models(trader=trader)).cycle()
+    outcome, trace_id = await harness(db, scripted_models(trader=trader)).cycle()
     assert "not available yet" in outcome.fallbacks["TRADER"]
     names = [s.name for s in sorted(_spans(db, trace_id), key=lambda s: s.started_at or "")]
     assert names.index("get_ohlcv") < names.index("Trader -> Judge")
@@ -225,10 +164,11 @@ async def test_guardrail_rejects_an_over_cap_buy_whatever_the_judge_said(db: Dat
     approve = json.dumps(
         {"decision": "APPROVE", "revised_qty": None, "violations": None, "notes": None}
     )
-    judge = Scripted("JUDGE", [approve], then_offline=False)
+    check = [ToolCall("pre_trade_check", {"side": "BUY", "qty": "0.001"})]
+    judge = Scripted("JUDGE", [check, approve], then_offline=False)  # checks, then approves
     rig = harness(
         db,
-        _models(trader=trader, judge=judge),
+        scripted_models(trader=trader, judge=judge),
         mode="real",
         exchange_api_key="k",
         exchange_api_secret="s",
@@ -294,8 +234,17 @@ BAD_VERDICTS: dict[str, str] = {
 }
 
 
-async def _assert_fallback(db: Database, model: Scripted, role: Role, safe: Any, **kw: Any) -> None:
-    outcome, _ = await harness(db, _models(**{role.lower(): model})).cycle()
+async def _assert_fallback(
+    db: Database, model: Scripted, role: Role, safe: Any, *, trading: bool = False
+) -> None:
+    """`model` answers badly for `role`: the safest answer stands in, with its reason. In a
+    trading cycle (a BUY at an uptrend), so the Judge's model is asked at all."""
+    models: dict[str, Model] = {role.lower(): model}
+    index = 2000
+    if trading:
+        models["planner"] = Scripted("PLANNER", [[ToolCall("transfer_to_trader", CROSSOVER_PLAN)]])
+        index = _uptrend_index()
+    outcome, _ = await harness(db, scripted_models(**models), index=index).cycle()
     rows = {row.agent: row for row in decisions(db)}
     assert set(rows) == {"PLANNER", "TRADER", "JUDGE"}
     assert json.loads(rows[role].payload_json) == to_payload(safe)
@@ -303,7 +252,7 @@ async def _assert_fallback(db: Database, model: Scripted, role: Role, safe: Any,
     assert reason is not None and "3 attempts" in reason
     assert outcome.fallbacks[role] == reason
     for row in rows.values():
-        jsonschema.validate(json.loads(row.payload_json), seed_schema(SCHEMA_OF[row.agent]))
+        seed_validator(SCHEMA_OF[row.agent]).validate(json.loads(row.payload_json))
 
 
 @pytest.mark.parametrize("case", BAD_PLANS)
@@ -323,7 +272,7 @@ async def test_bad_trader_output_becomes_a_logged_hold(db: Database, case: str) 
 @pytest.mark.parametrize("case", BAD_VERDICTS)
 async def test_bad_judge_output_becomes_a_logged_reject(db: Database, case: str) -> None:
     judge = Scripted("JUDGE", [BAD_VERDICTS[case]] * 3)
-    await _assert_fallback(db, judge, "JUDGE", SAFE_VERDICT)
+    await _assert_fallback(db, judge, "JUDGE", SAFE_VERDICT, trading=True)
 
 
 async def test_a_trader_answering_text_is_retried_then_falls_back(db: Database) -> None:
@@ -333,7 +282,7 @@ async def test_a_trader_answering_text_is_retried_then_falls_back(db: Database) 
 
 async def test_output_fixed_on_a_retry_is_accepted_without_fallback(db: Database) -> None:
     planner = Scripted("PLANNER", ["let me think about it"])  # once bad, then the policy
-    outcome, _ = await harness(db, _models(planner=planner)).cycle()
+    outcome, _ = await harness(db, scripted_models(planner=planner)).cycle()
     assert planner.calls == 2
     assert "PLANNER" not in outcome.fallbacks
     assert "rejected" in planner.inputs[1][-1]["content"]  # the model was told why
@@ -357,7 +306,8 @@ async def test_a_run_ending_on_the_wrong_agent_is_an_error_not_a_success(db: Dat
     ("settings", "uploads"),
     [
         ({}, False),
-        ({"openai_api_key": "sk-real"}, True),
+        ({"openai_api_key": "sk-real", "model_provider": "openai"}, True),
+        ({"openai_api_key": "sk-real"}, False),  # auto: a replay stays offline
         ({"openai_api_key": "sk-real", "openai_base_url": "http://localhost:11434/v1"}, False),
         (
             {
@@ -370,7 +320,7 @@ async def test_a_run_ending_on_the_wrong_agent_is_an_error_not_a_success(db: Dat
     ],
 )
 def test_traces_upload_only_to_the_real_openai_api_with_a_key(
-    settings: dict[str, str], uploads: bool
+    settings: dict[str, Any], uploads: bool
 ) -> None:
     assert uploads_traces(load_settings(env_file=None, **settings)) is uploads
 
@@ -379,3 +329,11 @@ def test_the_offline_provider_is_the_default_without_a_key() -> None:
     model_set = build_models(load_settings(env_file=None))
     assert model_set.provider == "offline"
     assert all(isinstance(m, OfflineModel) for m in model_set.models.values())
+
+
+async def test_a_hold_is_approved_by_rule_without_a_model_call(db: Database) -> None:
+    rig = harness(db)  # index 2000: the offline Trader holds here
+    outcome, _ = await rig.cycle()
+    assert outcome.proposal.action == "HOLD" and outcome.verdict.decision == "APPROVE"
+    assert rig.last is not None and "JUDGE" in rig.last.ruled
+    assert [call.role for call in rig.last.calls] == ["PLANNER", "TRADER", "TRADER"]

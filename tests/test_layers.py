@@ -1,6 +1,6 @@
 """Folders are layers and imports point down: kernel -> exchange -> tools -> research -> cycle ->
-guardrails -> agents -> core -> localllm -> cli. Read from the source with `ast`, lazy imports
-included."""
+guardrails -> agents -> core -> web -> sweep -> localllm -> cli. Read from the source with `ast`,
+lazy imports included."""
 
 from __future__ import annotations
 
@@ -11,21 +11,17 @@ from tests.conftest import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "autotrader"
 # Lowest first. The kernel is config, errors, schemas, clock and db (with the package's data).
-# localllm (the local LLM server) is a leaf just below cli: it drives the agent only through
-# its command line, so it needs nothing above the kernel (tests/test_localllm.py checks that).
+# web (the dashboard) sits above core so the CLI can start it, yet needs only research and db;
+# sweep calls core.boot and only the CLI calls it. localllm (the local LLM server) is a leaf
+# just below cli: it drives the agent only through its command line, so it needs nothing above
+# the kernel (tests/test_localllm.py checks that).
 LAYERS = (
-    "kernel",
-    "exchange",
-    "tools",
-    "research",
-    "cycle",
-    "guardrails",
-    "agents",
-    "core",
-    "localllm",
-    "cli",
-)
-FOLDERS = {"exchange", "tools", "research", "guardrails", "agents", "core", "localllm"}
+    "kernel", "exchange", "tools", "research", "cycle", "guardrails", "agents", "core", "web",
+    "sweep", "localllm", "cli",
+)  # fmt: skip
+FOLDERS = {
+    "exchange", "tools", "research", "guardrails", "agents", "core", "web", "sweep", "localllm",
+}  # fmt: skip
 MODULES = {"cycle": "cycle", "cli": "cli"}
 
 

@@ -150,6 +150,27 @@ def test_no_order_is_sent_from_an_invalid_or_fallback_output(llm_run: LlmRun) ->
         assert 0 < Decimal(qty) <= Decimal(verdict.revised_qty or proposal.qty)  # on the step
 
 
+def test_no_fill_exceeds_what_the_account_could_afford(llm_run: LlmRun) -> None:
+    """The 135M model proposes and approves orders many times the account (10 BTC from 1,000
+    USDT): whatever it decides, each fill must fit the balances it was made from."""
+    [(usdt, btc)] = llm_run.rows(
+        "SELECT balance_usdt, balance_btc FROM portfolio ORDER BY id LIMIT 1"
+    )  # the mark before the first cycle: the balance the run started with
+    quote, base = Decimal(usdt), Decimal(btc)
+    trades = llm_run.rows("SELECT side, qty, price, fee, fee_asset FROM trades ORDER BY id")
+    filled = llm_run.rows("SELECT count(*) FROM orders WHERE status = 'FILLED'")
+    assert filled == [(len(trades),)]  # every filled order is booked as a trade, once
+    for side, qty, price, fee, fee_asset in trades:
+        cost, fee_usdt = Decimal(qty) * Decimal(price), Decimal(fee) * (fee_asset == "USDT")
+        if side == "BUY":
+            quote -= cost + fee_usdt
+            base += Decimal(qty) - Decimal(fee) * (fee_asset == "BTC")
+        else:
+            base -= Decimal(qty) + Decimal(fee) * (fee_asset == "BTC")
+            quote += cost - fee_usdt
+        assert quote >= 0 and base >= 0, (side, qty, price)
+
+
 def test_the_server_is_stopped_after_the_run(llm_run: LlmRun) -> None:
     found = re.search(r"at http://127\.0\.0\.1:(\d+)/v1", llm_run.output)
     assert found, llm_run.output[-2000:]

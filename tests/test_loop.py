@@ -12,7 +12,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -22,7 +21,7 @@ from autotrader.core import orchestrator
 from autotrader.errors import ConfigError, VenueUnavailable
 from autotrader.exchange.feeds import ReplayFeed
 from autotrader.research.summary import SCHEMA_OF
-from autotrader.schemas import seed_schema
+from autotrader.schemas import seed_validator
 from tests.helpers import run_replay
 
 ACCEPTANCE_DAY = datetime(2025, 9, 29, tzinfo=UTC)  # a Monday of the bundled month
@@ -76,7 +75,7 @@ def test_v1_the_planner_varies_its_wakeup(acceptance_db: Path) -> None:
 def test_v1_every_stored_model_output_is_valid_against_the_seed_schemas(
     acceptance_db: Path,
 ) -> None:
-    validators = {a: jsonschema.Draft7Validator(seed_schema(n)) for a, n in SCHEMA_OF.items()}
+    validators = {a: seed_validator(n) for a, n in SCHEMA_OF.items()}
     rows = _rows(acceptance_db, "SELECT agent, payload_json FROM decisions")
     invalid = [p for agent, p in rows if not validators[agent].is_valid(json.loads(p))]
     assert rows and invalid == []
@@ -91,10 +90,21 @@ def test_v1_memory_holds_experiment_records(acceptance_db: Path) -> None:
     assert measured[0][0] > 0
 
 
-def test_v1_the_run_is_marked_done_with_a_final_snapshot(acceptance_db: Path) -> None:
+def test_v1_the_run_is_marked_done_with_a_snapshot_per_cycle(acceptance_db: Path) -> None:
     assert _rows(acceptance_db, "SELECT status FROM runs") == [("DONE",)]
     snapshots = _rows(acceptance_db, "SELECT count(*) FROM portfolio")[0][0]
-    assert snapshots == _rows(acceptance_db, "SELECT count(*) FROM cycles")[0][0]
+    cycles = _rows(acceptance_db, "SELECT count(*) FROM cycles")[0][0]
+    assert snapshots == cycles + 1  # and one of the balance the run started with
+
+
+def test_returns_start_from_the_balance_the_run_started_with(acceptance_db: Path) -> None:
+    """The first mark is the seed balance, before the first trade's fee and spread."""
+    (first_equity, first_ts), *_ = _rows(
+        acceptance_db, "SELECT equity, ts_utc FROM portfolio ORDER BY id LIMIT 1"
+    )
+    (first_cycle_ts,) = _rows(acceptance_db, "SELECT min(cycle_ts) FROM cycles")[0]
+    assert Decimal(first_equity) == Decimal("1000")
+    assert first_ts <= first_cycle_ts
 
 
 # --- resume ---
@@ -138,10 +148,11 @@ def test_a_venue_outage_is_logged_and_retried_with_back_off(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     original = ReplayFeed.last_price
-    failures = {"left": 3}
+    failures = {"left": 3, "calls": 0}
 
     def flaky(self: ReplayFeed) -> Decimal:
-        if failures["left"]:
+        failures["calls"] += 1
+        if failures["calls"] > 1 and failures["left"]:  # after the starting balance's mark
             failures["left"] -= 1
             raise VenueUnavailable("fetch_ticker failed 5 times: ExchangeNotAvailable")
         return original(self)

@@ -12,7 +12,6 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-import jsonschema
 import pytest
 from agents import (
     Agent,
@@ -29,7 +28,7 @@ from pydantic import BaseModel
 from autotrader.agents.guarded import GuardedModel
 from autotrader.db import Database
 from autotrader.research.summary import SCHEMA_OF
-from autotrader.schemas import seed_schema
+from autotrader.schemas import seed_validator
 from tests.helpers import CASSETTES, SECRET_HEADERS, decisions, harness, openai_vcr
 from tests.loopback_llm import loopback_llm
 
@@ -52,7 +51,7 @@ def _assert_three_valid_decisions(db: Database, trace_id: str) -> None:
     assert [r.agent for r in rows] == ["PLANNER", "TRADER", "JUDGE"]
     assert {r.trace_id for r in rows} == {trace_id}
     for row in rows:
-        jsonschema.validate(json.loads(row.payload_json), seed_schema(SCHEMA_OF[row.agent]))
+        seed_validator(SCHEMA_OF[row.agent]).validate(json.loads(row.payload_json))
 
 
 # --- our client on real recorded traffic (pydantic-ai's cassettes, see tests/cassettes) ---
@@ -137,7 +136,9 @@ def vcr_config() -> dict[str, Any]:
 async def test_openai_provider_runs_a_whole_cycle_on_the_responses_api(
     db: Database, vcr: Any
 ) -> None:
-    rig = harness(db, index=915, openai_api_key=RECORD_KEY or "test-api-key")
+    rig = harness(
+        db, index=915, model_provider="openai", openai_api_key=RECORD_KEY or "test-api-key"
+    )
     assert rig.settings.provider == "openai"
     assert isinstance(rig.graph.planner.model, GuardedModel)
     assert isinstance(rig.graph.planner.model.inner, OpenAIResponsesModel)

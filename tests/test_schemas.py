@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import jsonschema
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -25,15 +24,13 @@ from autotrader.schemas import (
     RsiMeanReversion,
     RsiMeanReversionParams,
     Verdict,
-    seed_schema,
+    seed_validator,
     to_payload,
 )
 
-VALIDATORS = {
-    name: jsonschema.Draft7Validator(seed_schema(name)) for name in ("plan", "proposal", "verdict")
-}
+VALIDATORS = {name: seed_validator(name) for name in ("plan", "proposal", "verdict")}
 
-qty = st.from_regex(r"\A\d{1,8}(\.\d{1,8})?\Z")
+qty = st.from_regex(r"\A[0-9]{1,8}(\.[0-9]{1,8})?\Z")
 unit = st.floats(min_value=0, max_value=1, allow_nan=False)
 short_text = st.text(max_size=120)
 

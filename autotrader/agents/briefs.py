@@ -13,41 +13,65 @@ from agents import HandoffInputData
 from autotrader.cycle import CycleContext
 from autotrader.db.types import decimal_to_text
 from autotrader.exchange.base import MarketData
-from autotrader.schemas import SAFE_PLAN, SAFE_PROPOSAL, to_payload
+from autotrader.schemas import SAFE_PLAN, SAFE_PROPOSAL, compact, to_payload
 from autotrader.tools.portfolio import account_view, sizing_view
 from autotrader.tools.strategy import compute_indicators, finite, volatility
 
 REGIME_CANDLES = 100
+RECENT_CANDLES = 3  # what the Trader's get_ohlcv shows; the indicators read ohlcv_limit candles
+# What the Planner is told of the regime and the account (the rest is the Trader's).
+REGIME_FIELDS = ("close", "rsi_14", "trend", "volatility_20", "volume_ratio", "vol_ratio")
+ACCOUNT_FIELDS = ("equity", "position_value", "base_held", "quote_free")  # also the Trader's
 
 
 def regime_features(market: MarketData, timeframe: str) -> dict[str, Any]:
-    """Indicators plus vol_ratio: short-term (20) over long-term (99 candles) volatility."""
+    """A few indicators of the latest closed candles, with vol_ratio: short-term (20) over
+    long-term (99 candles) volatility."""
     candles = market.ohlcv(timeframe, REGIME_CANDLES)
     features: dict[str, Any] = compute_indicators([list(c) for c in candles])
     long_term = volatility([c.close for c in candles], REGIME_CANDLES - 1)
     short_term = features["volatility_20"]
-    features["volatility_100"] = long_term
     features["vol_ratio"] = (
         finite(short_term / long_term) if short_term is not None and long_term else None
     )
-    return features
+    regime: dict[str, Any] = compact({name: features[name] for name in REGIME_FIELDS}, 6)
+    return regime
 
 
 def planner_brief(cycle: CycleContext, weekly_evaluation: Any | None) -> dict[str, Any]:
     settings, deps = cycle.settings, cycle.deps
+    account = account_view(settings.symbol, deps.venue.account(), deps.books.current(), cycle.price)
     return {
         "now": cycle.now.isoformat(),
         "symbol": settings.symbol,
-        "timeframe": settings.timeframe,
         "timeframe_secs": settings.timeframe_seconds,
         "mode": settings.mode,
         "regime": regime_features(deps.venue.market, settings.timeframe),
         "arms": cycle.research.arms(),
-        "account": account_view(
-            settings.symbol, deps.venue.account(), deps.books.current(), cycle.price
-        ),
-        "weekly_evaluation": weekly_evaluation,
+        "account": _fields(account),
+        "weekly_evaluation": weekly_view(weekly_evaluation),
     }
+
+
+def weekly_view(evaluation: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The latest weekly evaluation as the Planner reads it: the week's result against buy &
+    hold, at four significant digits (the arms' evidence is in their posteriors)."""
+    if evaluation is None:
+        return None
+    view = {
+        "week": f"{evaluation['period_start'][:10]}..{evaluation['period_end'][:10]}",
+        "return": evaluation.get("return"),
+        "buy_and_hold": evaluation.get("buy_and_hold"),
+        "max_drawdown": evaluation.get("max_drawdown"),
+        "trades": evaluation.get("trades"),
+        "best_arm": evaluation.get("best_arm_by_posterior"),
+    }
+    result: dict[str, Any] = compact(view, 4)
+    return result
+
+
+def _fields(account: dict[str, str]) -> dict[str, str]:
+    return {name: account[name] for name in ACCOUNT_FIELDS}
 
 
 def _brief(data: HandoffInputData, message: dict[str, Any]) -> HandoffInputData:
@@ -73,8 +97,11 @@ def trader_input(data: HandoffInputData) -> HandoffInputData:
         "symbol": settings.symbol,
         "timeframe": settings.timeframe,
         "ohlcv_limit": settings.ohlcv_limit,
+        "recent_candles": RECENT_CANDLES,
         "mode": settings.mode,
-        "account": account_view(settings.symbol, account, deps.books.current(), cycle.price),
+        "account": _fields(
+            account_view(settings.symbol, account, deps.books.current(), cycle.price)
+        ),
         "sizing": sizing_view(
             deps.venue.rules,
             account,
@@ -83,7 +110,10 @@ def trader_input(data: HandoffInputData) -> HandoffInputData:
             cap=deps.trade.cap,
         ),
     }
-    return _brief(data, {"plan": to_payload(cycle.plan or SAFE_PLAN), "context": context})
+    plan = to_payload(cycle.plan or SAFE_PLAN)  # what the Trader acts on: the mode, the ranking
+    return _brief(
+        data, {"plan": {"mode": plan["mode"], "strategies": plan["strategies"]}, "context": context}
+    )
 
 
 def judge_input(data: HandoffInputData) -> HandoffInputData:

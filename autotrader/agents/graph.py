@@ -11,6 +11,7 @@ decision becomes the safest one, logged with why. Provider and venue outages pro
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Callable
@@ -21,9 +22,9 @@ from typing import Any
 from agents import Agent, RunConfig, RunContextWrapper, Runner, handoff
 from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError, OutputGuardrailTripwireTriggered
 
-from autotrader.agents.briefs import judge_input, trader_input
+from autotrader.agents.briefs import RECENT_CANDLES, judge_input, trader_input
 from autotrader.agents.guarded import Contract, GuardedModel, current_cycle
-from autotrader.agents.judge import build_judge
+from autotrader.agents.judge import RULE, build_judge, ruled_verdict, verdict_problem
 from autotrader.agents.planner import build_planner
 from autotrader.agents.providers import ModelSet
 from autotrader.agents.trader import build_trader
@@ -112,11 +113,22 @@ def market_seen(ctx: RunContextWrapper[CycleContext], _agent: Agent[Any]) -> boo
 
 
 class AgentGraph:
-    def __init__(self, model_set: ModelSet, max_retries: int) -> None:
-        names = model_set.names
-        judge_contract = Contract("JUDGE", {}, Verdict, _judge_fallback)
+    def __init__(
+        self, model_set: ModelSet, max_retries: int, *, deadline_secs: float | None = None
+    ) -> None:
+        names, efforts = model_set.names, model_set.efforts
+        self.deadline_secs = deadline_secs
+        judge_contract = Contract(
+            "JUDGE",
+            {},
+            Verdict,
+            _judge_fallback,
+            final_check=verdict_problem,
+            ruled=ruled_verdict,
+        )
         self.judge = build_judge(
-            GuardedModel(model_set.models["JUDGE"], judge_contract, max_retries)
+            GuardedModel(model_set.models["JUDGE"], judge_contract, max_retries),
+            efforts.get("JUDGE"),
         )
         to_judge = handoff(
             self.judge,
@@ -133,7 +145,9 @@ class AgentGraph:
             disabled_handoff_hint="call get_ohlcv and compute_indicators first",
         )
         self.trader = build_trader(
-            GuardedModel(model_set.models["TRADER"], trader_contract, max_retries), to_judge
+            GuardedModel(model_set.models["TRADER"], trader_contract, max_retries),
+            to_judge,
+            efforts.get("TRADER"),
         )
         to_trader = handoff(
             self.trader, input_type=Plan, on_handoff=self._on_plan, input_filter=trader_input
@@ -145,7 +159,9 @@ class AgentGraph:
             lambda _handoffs, _cycle: [ToolCall(to_trader.tool_name, to_payload(SAFE_PLAN))],
         )
         self.planner = build_planner(
-            GuardedModel(model_set.models["PLANNER"], planner_contract, max_retries), to_trader
+            GuardedModel(model_set.models["PLANNER"], planner_contract, max_retries),
+            to_trader,
+            efforts.get("PLANNER"),
         )
         self.info: dict[Role, AgentInfo] = {
             "PLANNER": AgentInfo(names["PLANNER"], prompt_hash(self.planner)),
@@ -161,13 +177,14 @@ class AgentGraph:
         verdict: Verdict | None = None
         token = current_cycle.set(cycle)
         try:
-            result = await Runner.run(
-                self.planner,
-                json.dumps(brief),
-                context=cycle,
-                max_turns=MAX_TURNS,
-                run_config=self._run_config,
-            )
+            async with asyncio.timeout(self.deadline_secs):
+                result = await Runner.run(
+                    self.planner,
+                    json.dumps(brief),
+                    context=cycle,
+                    max_turns=MAX_TURNS,
+                    run_config=self._run_config,
+                )
             if result.last_agent is not self.judge:
                 raise WrongFinalAgent(f"the run ended on {result.last_agent.name}, not the Judge")
             verdict = result.final_output_as(Verdict, raise_if_incorrect_type=True)
@@ -182,17 +199,25 @@ class AgentGraph:
             )
         except (ModelBehaviorError, MaxTurnsExceeded, WrongFinalAgent, TypeError) as error:
             outcome_error = describe(error, MAX_REASON_CHARS)
+        except TimeoutError:  # hung or slow models: the cycle's safest decisions stand in
+            outcome_error = (
+                f"the models did not finish within CYCLE_DEADLINE_SECS={self.deadline_secs:g}"
+            )
         finally:
             current_cycle.reset(token)
+        # Every decision the safest answer stood in for is a fallback, with its reason.
         if cycle.plan is None:
             cycle.plan = SAFE_PLAN
-            self._log(cycle, "PLANNER", SAFE_PLAN, outcome_error or "no plan was handed off")
+            cycle.fallbacks["PLANNER"] = outcome_error or "no plan was handed off"
+            self._log(cycle, "PLANNER", SAFE_PLAN, cycle.fallbacks["PLANNER"])
         if cycle.proposal is None:
             cycle.proposal = SAFE_PROPOSAL
-            self._log(cycle, "TRADER", SAFE_PROPOSAL, outcome_error or "no proposal was handed off")
+            cycle.fallbacks["TRADER"] = outcome_error or "no proposal was handed off"
+            self._log(cycle, "TRADER", SAFE_PROPOSAL, cycle.fallbacks["TRADER"])
         reason = cycle.fallbacks.get("JUDGE") or (violation and f"guardrail: {violation}")
         if verdict is None:
-            verdict, reason = SAFE_VERDICT, outcome_error or "no verdict"
+            verdict = SAFE_VERDICT
+            reason = cycle.fallbacks["JUDGE"] = outcome_error or "no verdict"
         self._log(cycle, "JUDGE", verdict, reason)
         return CycleOutcome(
             cycle.plan, cycle.proposal, verdict, violation, outcome_error, dict(cycle.fallbacks)
@@ -208,6 +233,8 @@ class AgentGraph:
 
     def _log(self, cycle: CycleContext, role: Role, payload: Payload, reason: str | None) -> None:
         info = self.info[role]
+        if role in cycle.ruled:
+            info = AgentInfo(RULE, info.prompt_hash)
         log_decision(
             cycle.audit,
             agent=role,
@@ -230,11 +257,10 @@ def _trader_fallback(to_judge: str) -> Callable[[set[str], CycleContext | None],
         if to_judge in handoffs or cycle is None:
             return [ToolCall(to_judge, to_payload(SAFE_PROPOSAL))]
         settings = cycle.settings
-        args = {
-            "symbol": settings.symbol,
-            "timeframe": settings.timeframe,
-            "limit": settings.ohlcv_limit,
-        }
-        return [ToolCall("get_ohlcv", args), ToolCall("compute_indicators", args)]
+        market = {"symbol": settings.symbol, "timeframe": settings.timeframe}
+        return [
+            ToolCall("get_ohlcv", market | {"limit": RECENT_CANDLES}),
+            ToolCall("compute_indicators", market | {"limit": settings.ohlcv_limit}),
+        ]
 
     return fallback

@@ -5,29 +5,63 @@ each response against what the role must say (its handoff payload or final outpu
 strictly; no unknown tools; no text where a handoff is required), re-asks the model with the
 reason a bounded number of times (tenacity), and then answers with the role's safest output
 (OBSERVE plan, HOLD proposal, REJECT verdict), noting why in the cycle context. Errors of the
-provider itself (network, auth) are not bad output and propagate to the loop.
+provider itself are not bad output: a refusal that retrying cannot mend (401, 403, 404, 400,
+422) becomes ProviderRefused, which stops the run; the rest (timeouts, 429, 5xx, after the
+client's own retries) fail the cycle, which the loop retries after a back-off. Every call is
+measured (characters sent, latency, the provider's token counts) into the cycle and a span.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from time import perf_counter
 from typing import Any
 
-from agents import ModelResponse, Usage
+from agents import ModelResponse, Usage, custom_span
 from agents.models.interface import Model, ModelTracing
+from openai import APIStatusError
 from openai.types.responses import ResponseFunctionToolCall, ResponseOutputMessage
 from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from autotrader.agents.wire import Action, output_items
-from autotrader.cycle import CycleContext
-from autotrader.errors import MAX_REASON_CHARS
+from autotrader.cycle import CycleContext, ModelCall
+from autotrader.errors import MAX_REASON_CHARS, ProviderRefused
 from autotrader.schemas import Role
+
+# Statuses after which the same request can only fail again: a bad or unauthorized key, no
+# such model or endpoint, a request the provider rejects.
+PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 422})
 
 # The cycle being run, for the model wrappers (the SDK does not hand models the run context).
 current_cycle: ContextVar[CycleContext | None] = ContextVar("current_cycle", default=None)
+
+
+def provider_message(error: APIStatusError) -> str:
+    """What the provider said, without the client's "Error code: 401 - " wrapping."""
+    body = error.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+        if isinstance(inner, str):
+            return inner
+    return error.message
+
+
+def sent_chars(instructions: str | None, tools: list[Any], handoffs: list[Any], output: Any) -> int:
+    """The characters of what a request carries besides its input: the instructions and the
+    JSON schemas of its tools, handoffs and output (as the wire format spells them)."""
+    schemas = [getattr(t, "params_json_schema", None) for t in tools]
+    schemas += [getattr(h, "input_json_schema", None) for h in handoffs]
+    schemas.append(output.json_schema() if output is not None else None)
+    descriptions = [getattr(t, "description", "") or "" for t in tools]
+    descriptions += [getattr(h, "tool_description", "") or "" for h in handoffs]
+    wire = json.dumps([s for s in schemas if s], separators=(",", ":"))  # as clients send it
+    return len(instructions or "") + len(wire) + sum(map(len, descriptions))
 
 
 class InvalidModelOutput(Exception):
@@ -43,6 +77,11 @@ class Contract:
     final_type: type[BaseModel] | None  # the structured final output, for the last agent
     fallback: Callable[[set[str], CycleContext | None], list[Action]]
     disabled_handoff_hint: str = ""
+    # What the final output must also satisfy given the cycle so far (the Judge's rules).
+    final_check: Callable[[Any, CycleContext | None], str | None] | None = None
+    # An answer the rules fully determine (the Judge's verdict on a HOLD): given without
+    # spending a model call, and logged as the rule's, not the model's.
+    ruled: Callable[[CycleContext | None], list[Action] | None] | None = None
 
 
 def _short(error: ValidationError) -> str:
@@ -54,11 +93,21 @@ def _short(error: ValidationError) -> str:
 
 
 def find_problem(
-    response: ModelResponse, contract: Contract, tools: set[str], handoffs: set[str]
+    response: ModelResponse,
+    contract: Contract,
+    tools: set[str],
+    handoffs: set[str],
+    cycle: CycleContext | None = None,
 ) -> str | None:
     """Why this answer breaks the contract, or None if it is acceptable."""
     calls = [item for item in response.output if isinstance(item, ResponseFunctionToolCall)]
     texts = [item for item in response.output if isinstance(item, ResponseOutputMessage)]
+    handing_off = [call.name for call in calls if call.name in contract.handoff_types]
+    if len(handing_off) > 1:
+        return (
+            f"the answer made {len(handing_off)} handoff calls ({', '.join(handing_off)}); "
+            "make exactly one"
+        )
     for call in calls:
         payload_type = contract.handoff_types.get(call.name)
         if payload_type is not None:
@@ -82,10 +131,10 @@ def find_problem(
         return "the answer was empty"
     text = "".join(getattr(part, "text", "") for part in getattr(texts[-1], "content", []) or [])
     try:
-        contract.final_type.model_validate_json(text, strict=True)
+        final = contract.final_type.model_validate_json(text, strict=True)
     except ValidationError as error:
         return f"the answer is not a valid {contract.final_type.__name__} JSON: {_short(error)}"
-    return None
+    return contract.final_check(final, cycle) if contract.final_check else None
 
 
 def with_correction(original: str | list[Any], problem: str) -> list[Any]:
@@ -121,25 +170,59 @@ class GuardedModel(Model):
         tool_names = {tool.name for tool in tools}
         handoff_names = {h.tool_name for h in handoffs}
         cycle = current_cycle.get()
-
-        async def ask(asked: str | list[Any]) -> ModelResponse:
+        ruled = self.contract.ruled(cycle) if self.contract.ruled else None
+        if ruled is not None:
             if cycle is not None:
-                cycle.model_calls += 1
-            return await self.inner.get_response(
-                system_instructions,
-                asked,
-                model_settings,
-                tools,
-                output_schema,
-                handoffs,
-                tracing,
-                previous_response_id=previous_response_id,
-                conversation_id=conversation_id,
-                prompt=prompt,
+                cycle.ruled.add(self.contract.role)
+            turn = 1 if isinstance(input, str) else len(input)
+            prefix = f"rule_{self.contract.role.lower()}_{turn}"
+            return ModelResponse(
+                output=output_items(ruled, prefix), usage=Usage(), response_id=None
             )
 
-        response = await ask(input)
-        problem = find_problem(response, self.contract, tool_names, handoff_names)
+        fixed = sent_chars(system_instructions, tools, handoffs, output_schema)
+
+        async def ask(asked: str | list[Any], attempt: int) -> ModelResponse:
+            started = perf_counter()
+            with custom_span(f"{self.contract.role.lower()} model call") as span:
+                try:
+                    response = await self.inner.get_response(
+                        system_instructions,
+                        asked,
+                        model_settings,
+                        tools,
+                        output_schema,
+                        handoffs,
+                        tracing,
+                        previous_response_id=previous_response_id,
+                        conversation_id=conversation_id,
+                        prompt=prompt,
+                    )
+                except APIStatusError as error:
+                    if error.status_code in PERMANENT_STATUSES:
+                        raise ProviderRefused(
+                            f"{self.name} refused the request ({error.status_code}: "
+                            f"{provider_message(error)}); check OPENAI_API_KEY, the model names "
+                            "and OPENAI_BASE_URL (runner.py doctor tests them)"
+                        ) from None
+                    raise
+                call = ModelCall(
+                    role=self.contract.role,
+                    model=self.name,
+                    attempt=attempt,
+                    chars=fixed + len(json.dumps(asked, default=str, separators=(",", ":"))),
+                    latency_ms=(perf_counter() - started) * 1000,
+                    input_tokens=response.usage.input_tokens,
+                    output_tokens=response.usage.output_tokens,
+                )
+                span.span_data.data.update(asdict(call))
+            if cycle is not None:
+                cycle.model_calls += 1
+                cycle.calls.append(call)
+            return response
+
+        response = await ask(input, 1)
+        problem = find_problem(response, self.contract, tool_names, handoff_names, cycle)
         if problem is None:
             return response
         # Re-ask with the reason, a bounded number of times.
@@ -151,8 +234,9 @@ class GuardedModel(Model):
         try:
             async for attempt in retrying:
                 with attempt:
-                    response = await ask(with_correction(input, problem))
-                    found = find_problem(response, self.contract, tool_names, handoff_names)
+                    number = attempt.retry_state.attempt_number + 1
+                    response = await ask(with_correction(input, problem), number)
+                    found = find_problem(response, self.contract, tool_names, handoff_names, cycle)
                     if found is not None:
                         problem = found
                         raise InvalidModelOutput(found)

@@ -35,7 +35,7 @@ from autotrader.agents.wire import (
 )
 from autotrader.research.arms import best_arm, family_of
 from autotrader.research.posteriors import Posterior
-from autotrader.schemas import Plan, Proposal, Role, Verdict, to_payload
+from autotrader.schemas import HOLD_VERDICT, Plan, Proposal, Role, Verdict, to_payload
 
 HOLD_CONFIDENCE = 0.5
 TURBULENT_VOL_RATIO = 2.5  # short-term volatility this far above its baseline: observe only
@@ -46,8 +46,7 @@ EVIDENCE_SCALE = 50  # evidence (discounted experiments) at which explore_ratio 
 
 
 def _posterior(arm: dict[str, Any]) -> Posterior:
-    mu, kappa, alpha, beta = arm["nig"]
-    return Posterior(mu, kappa, alpha, beta, arm["weight"], arm["count"])
+    return Posterior.from_summary(arm["mean"], arm["sd"], arm["weight"], arm["count"])
 
 
 def explore_ratio_for(evidence: float) -> float:
@@ -92,9 +91,7 @@ def plan_decision(brief: dict[str, Any], seed: int, pinned_arm: str | None = Non
     for name in candidates:
         if len(chosen) < 3 and family_of(name) not in {family_of(arm) for arm in chosen}:
             chosen.append(name)
-    strategies = [
-        {"policy_id": arms[name]["policy_id"], "params": arms[name]["params"]} for name in chosen
-    ]
+    strategies = [{"policy_id": family_of(name), "params": arms[name]["params"]} for name in chosen]
     regime = brief.get("regime") or {}
     vol_ratio = regime.get("vol_ratio")
     turbulent = vol_ratio is not None and vol_ratio > TURBULENT_VOL_RATIO
@@ -176,12 +173,11 @@ def trade_decision(brief: dict[str, Any], indicators: dict[str, Any]) -> Proposa
 def trader_policy(transcript: Transcript, seed: int) -> list[Action]:
     if not transcript.called("compute_indicators"):
         context = transcript.brief["context"]
-        args = {
-            "symbol": context["symbol"],
-            "timeframe": context["timeframe"],
-            "limit": context["ohlcv_limit"],
-        }
-        return [ToolCall("get_ohlcv", args), ToolCall("compute_indicators", args)]
+        market = {"symbol": context["symbol"], "timeframe": context["timeframe"]}
+        return [
+            ToolCall("get_ohlcv", market | {"limit": context["recent_candles"]}),
+            ToolCall("compute_indicators", market | {"limit": context["ohlcv_limit"]}),
+        ]
     indicators = transcript.result("compute_indicators")
     if isinstance(indicators, dict) and indicators.get("strategies"):
         proposal = trade_decision(transcript.brief, indicators)
@@ -224,11 +220,8 @@ def verdict_decision(proposal: dict[str, Any], check: dict[str, Any]) -> Verdict
 
 def judge_policy(transcript: Transcript, seed: int) -> list[Action]:
     proposal = transcript.brief["proposal"]
-    if proposal["action"] == "HOLD":
-        verdict = Verdict(
-            decision="APPROVE", revised_qty=None, violations=None, notes="HOLD: nothing to execute"
-        )
-        return [FinalText(verdict.model_dump_json())]
+    if proposal["action"] == "HOLD":  # as the graph's rule answers it, before any model
+        return [FinalText(HOLD_VERDICT.model_dump_json())]
     check = transcript.result("pre_trade_check")
     if not isinstance(check, dict) or "violations" not in check:
         return [ToolCall("pre_trade_check", {"side": proposal["action"], "qty": proposal["qty"]})]

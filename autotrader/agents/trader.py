@@ -6,32 +6,26 @@ from __future__ import annotations
 from agents import Agent, Handoff, ModelSettings
 from agents.models.interface import Model
 
+from autotrader.agents.reasoning import reasoning
 from autotrader.agents.tools import TRADER_TOOLS
 from autotrader.cycle import CycleContext
 
 INSTRUCTIONS = """\
-You are the Trader of autotrader, a spot crypto trading agent. You reply with JSON only.
-
-Your input is one JSON object: the Plan and your context (symbol, timeframe, ohlcv_limit, mode, \
-account, and sizing: quantities already on the exchange's step).
-1. Call get_ohlcv and compute_indicators together, in one turn, with the context's symbol, \
-timeframe and ohlcv_limit.
-2. Then hand a Proposal to the Judge by calling transfer_to_judge. Never answer with text.
-The plan's strategies are ranked. Go through them in order, using the stance that \
-compute_indicators reports for each, and act on the first one that calls for a trade:
-- LONG, and account.position_value is below half of sizing.target_position_value, and \
-sizing.buy_qty_to_target is above 0: BUY sizing.buy_qty_to_target.
-- FLAT, and sizing.sell_all_qty is above 0: SELL sizing.sell_all_qty.
-If none does, HOLD with qty "0" under the first strategy.
-Prefer HOLD whenever the edge is weak or unclear. In real mode trade only tiny quantities: the \
-sizing already keeps within the deposit cap; never exceed it.
-policy_id is the policy_id of the strategy you followed. qty is a plain decimal string (no \
-exponent). hypothesis (at most 120 characters) says what you expect and why. confidence is 0 to 1.
+You are the Trader of a spot crypto agent; answer only with tool calls.
+1. Call get_ohlcv (limit recent_candles) and compute_indicators (limit ohlcv_limit) together.
+2. Call transfer_to_judge with a Proposal, acting on the first plan strategy whose stance calls \
+for a trade: LONG, account.position_value below half of sizing.target_position_value and \
+sizing.buy_qty_to_target above 0: BUY that qty; FLAT and sizing.sell_all_qty above 0: SELL it. \
+Otherwise, or when unsure, HOLD qty "0" under the first strategy. Never exceed the sizing. \
+policy_id: the strategy followed; hypothesis: at most 120 characters, what you expect and why; \
+confidence: 0 to 1.
 """
 
 
 def build_trader(
-    model: Model, to_judge: Handoff[CycleContext, Agent[CycleContext]]
+    model: Model,
+    to_judge: Handoff[CycleContext, Agent[CycleContext]],
+    effort: str | None = None,
 ) -> Agent[CycleContext]:
     return Agent[CycleContext](
         name="Trader",
@@ -40,6 +34,8 @@ def build_trader(
         tools=list(TRADER_TOOLS),
         handoffs=[to_judge],
         # Tools first (in parallel), then the handoff: a tool call is required on every turn.
-        model_settings=ModelSettings(tool_choice="required", parallel_tool_calls=True),
+        model_settings=ModelSettings(
+            tool_choice="required", parallel_tool_calls=True, reasoning=reasoning(effort)
+        ),
         reset_tool_choice=False,
     )

@@ -12,28 +12,37 @@ import logging
 import os
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TextIO
 
 from agents import set_trace_processors
+from agents.tracing.processor_interface import TracingExporter
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
-from autotrader.agents.briefs import REGIME_CANDLES
 from autotrader.agents.graph import AgentGraph
-from autotrader.agents.providers import ModelSet, build_models, trace_processors, uploads_traces
+from autotrader.agents.providers import (
+    ModelSet,
+    build_models,
+    ping,
+    trace_processors,
+    uploads_traces,
+)
 from autotrader.clock import Clock, SimulatedClock, WallClock, from_ms
 from autotrader.config import Settings
 from autotrader.core.console import ConsoleView
 from autotrader.core.orchestrator import Orchestrator, StopRequest
 from autotrader.core.reconcile import LIVE_LOOKBACK, reconcile
+from autotrader.core.replay import load_replay, replay_span
 from autotrader.core.runs import RunState, finish_run, open_cycles, start_or_resume
 from autotrader.cycle import Deps
 from autotrader.db import Database
 from autotrader.db.lock import WriterLock
 from autotrader.db.traces import LocalTraceStore
-from autotrader.errors import ConfigError
+from autotrader.errors import ConfigError, ProviderRefused
 from autotrader.exchange.base import FillPricer, MarketData, Venue
 from autotrader.exchange.ccxt_calls import RetryPolicy, call_exchange
 from autotrader.exchange.ccxt_venue import CcxtVenue, build_exchange
@@ -44,7 +53,7 @@ from autotrader.research.lab import Lab
 from autotrader.research.summary import summarize
 from autotrader.tools.cap import CapRule
 from autotrader.tools.portfolio import LedgerBooks
-from autotrader.tools.trade import TradeTool
+from autotrader.tools.trade import ORDER_LOOKUP, TradeTool
 
 
 @dataclass(frozen=True)
@@ -57,21 +66,14 @@ class RunOptions:
     # instance, or a test double), and a clock instead of the wall clock (a simulated one).
     exchange: Any = None
     clock: Clock | None = None
+    trace_exporter: TracingExporter | None = None  # in place of OpenAI's uploader (tests)
+    # Live wiring only: how the venue's retry waits pass (default: real time); a test on a
+    # simulated clock passes one that advances it, so back-off and Retry-After take no time.
+    retry_sleep: Callable[[float], None] | None = None
 
-
-def replay_span(feed: ReplayFeed, options: RunOptions, step_secs: int) -> tuple[datetime, datetime]:
-    """Start after enough history for the regime features; end at the data's end at the latest."""
-    first = from_ms(feed.first_close_ms) + timedelta(seconds=step_secs * REGIME_CANDLES)
-    last = from_ms(feed.last_close_ms)
-    start = max(first, options.start) if options.start else first
-    if start >= last:
-        raise ConfigError(
-            f"--from {start:%Y-%m-%d %H:%M} is not inside the replay data; choose a time between "
-            f"{first:%Y-%m-%d %H:%M} and {last:%Y-%m-%d %H:%M} UTC"
-        )
-    # By default the whole file: the bundled month replays in about 35 s on 2 cores.
-    end = options.until or (start + timedelta(hours=options.hours) if options.hours else last)
-    return start, min(end, last)
+    def retry(self, policy: RetryPolicy) -> RetryPolicy:
+        """`policy`, waiting through `retry_sleep` when one is given."""
+        return replace(policy, sleep=self.retry_sleep) if self.retry_sleep else policy
 
 
 @dataclass
@@ -81,6 +83,7 @@ class Wiring:
     venue: Venue
     span: tuple[datetime, datetime] | None
     gaps: tuple[str, ...] = ()  # holes in the replayed data, reported at start
+    notes: tuple[str, ...] = ()  # candles set aside, a file that names no market
 
 
 RunFor = Callable[[tuple[datetime, datetime] | None], RunState]
@@ -92,27 +95,26 @@ def wire_market(
     """Clock, feed and venue for the settings, with the run registered (or resumed) in between."""
     if settings.resolved_feed == "replay":
         clock = SimulatedClock(from_ms(0))
-        feed = ReplayFeed.from_file(
-            settings.resolved_replay_path, settings.symbol, settings.timeframe, clock
-        )
-        span = replay_span(feed, options, settings.timeframe_seconds)
+        data = load_replay(settings)  # one-line refusals: market, timeframe, length, span
+        feed = ReplayFeed(settings.symbol, data.candles, data.step_ms, clock, data.gaps)
+        span = replay_span(data, options.start, options.until, options.hours)
         run = run_for(span)
         clock.advance_to(run.resume_at or span[0])
         rules = MarketRules.of(offline_exchange(), settings.symbol)
         venue: Venue = _paper(settings, db, feed, feed, rules, clock, run)
-        return Wiring(clock, feed, venue, span, feed.gaps), run
+        return Wiring(clock, feed, venue, span, data.gaps, data.notes), run
     wall = options.clock or WallClock()
     run = run_for(None)
     if settings.mode == "paper":  # live public data, simulated fills
         exchange = options.exchange or build_exchange(settings, with_keys=False)
-        retry = RetryPolicy()
+        retry = options.retry(RetryPolicy())
         live = LiveFeed(exchange, settings.symbol, wall, retry)
         call_exchange(retry, exchange.load_markets)
         rules = MarketRules.of(exchange, settings.symbol)
         venue = _paper(settings, db, live, live, rules, wall, run)
         return Wiring(wall, live, venue, None), run
     exchange = options.exchange or build_exchange(settings)
-    venue = CcxtVenue(exchange, settings.symbol, wall, RetryPolicy())
+    venue = CcxtVenue(exchange, settings.symbol, wall, options.retry(RetryPolicy()))
     return Wiring(wall, venue.market, venue, None), run
 
 
@@ -148,11 +150,15 @@ def banner_fields(
         else "live (wall clock)"
     )
     models = ", ".join(f"{role.lower()}={name}" for role, name in model_set.names.items())
+    efforts = {role: e for role, e in model_set.efforts.items() if e}
+    if efforts:
+        models += "  (reasoning " + ", ".join(f"{r.lower()} {e}" for r, e in efforts.items()) + ")"
+    _, why = settings.provider_choice
     return {
         "mode": settings.mode + ("  (deposit cap enforced)" if settings.cap_enforced else ""),
         "symbol": f"{settings.symbol}  {settings.timeframe}",
         "feed": feed,
-        "provider": f"{model_set.provider} ({model_set.endpoint})",
+        "provider": f"{model_set.provider} ({model_set.endpoint}; {why})",
         "models": models,
         "traces": "local database" + (" + OpenAI" if uploads_traces(settings) else ""),
         "venue": venue.name,
@@ -163,9 +169,29 @@ def banner_fields(
     }
 
 
-def configure_logging(console: Console, level: str) -> None:
-    handler = RichHandler(console=console, show_path=False, markup=False)
-    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+async def preflight(model_set: ModelSet, view: ConsoleView) -> None:
+    """A minimal request to each configured model before anything else: a refusal stops the
+    start with the provider's reason; no answer yet is only a warning (cycles retry)."""
+    for answer in await ping(model_set):
+        if answer.permanent:
+            raise ProviderRefused(
+                f"{model_set.provider} at {model_set.endpoint} refused model {answer.model!r} "
+                f"({answer.detail}); check OPENAI_API_KEY, the model names and OPENAI_BASE_URL"
+            )
+        if not answer.ok:
+            view.note(
+                f"model {answer.model} did not answer yet ({answer.detail}); cycles retry",
+                level="WARNING",
+            )
+
+
+def configure_logging(console: Console, level: str, log_file: TextIO | None = None) -> None:
+    handlers: list[logging.Handler] = [RichHandler(console=console, show_path=False, markup=False)]
+    if log_file is not None:  # LOG_FILE: the same records, with time and level, as plain text
+        to_file = logging.StreamHandler(log_file)
+        to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handlers.append(to_file)
+    logging.basicConfig(level=level, handlers=handlers, format="%(message)s", force=True)
     # The SDK and HTTP clients are chatty at INFO; their warnings still show.
     for name in ("openai.agents", "openai", "httpx", "httpx2", "ccxt"):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
@@ -173,15 +199,37 @@ def configure_logging(console: Console, level: str) -> None:
 
 async def run_agent(settings: Settings, options: RunOptions, console: Console) -> int:
     """Run the agent as the one writer of its database (a second one stops at once)."""
-    with WriterLock(settings.db_path):
-        return await _run_agent(settings, options, console)
+    with WriterLock(settings.db_path), ExitStack() as files:
+        log_file = None
+        if settings.log_file is not None:
+            try:
+                log_file = files.enter_context(settings.log_file.open("a", encoding="utf-8"))
+            except OSError as error:
+                raise ConfigError(
+                    f"LOG_FILE {settings.log_file}: {error.strerror}; choose a writable file"
+                ) from None
+            files.callback(_detach, log_file)
+        return await _run_agent(settings, options, console, log_file)
 
 
-async def _run_agent(settings: Settings, options: RunOptions, console: Console) -> int:
-    configure_logging(console, settings.log_level)
-    view = ConsoleView(console, settings.log_level)
+def _detach(log_file: TextIO) -> None:
+    """Stop logging to a LOG_FILE that is about to close."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.StreamHandler) and handler.stream is log_file:
+            root.removeHandler(handler)
+
+
+async def _run_agent(
+    settings: Settings, options: RunOptions, console: Console, log_file: TextIO | None
+) -> int:
+    configure_logging(console, settings.log_level, log_file)
     db = Database.open(settings.db_path)
+    view = ConsoleView(
+        console, settings.log_level, db=db, base_asset=settings.base_asset, log_file=log_file
+    )
     model_set = options.model_set or build_models(settings)
+    await preflight(model_set, view)
     wall_now = datetime.now(UTC)
     wiring, run = wire_market(
         settings,
@@ -197,12 +245,15 @@ async def _run_agent(settings: Settings, options: RunOptions, console: Console) 
         ),
     )
     venue, clock = wiring.venue, wiring.clock
-    trade = TradeTool(venue, db, clock, cap=CapRule.of(settings), run_id=run.run_id)
+    lookup = options.retry(ORDER_LOOKUP)
+    trade = TradeTool(venue, db, clock, cap=CapRule.of(settings), lookup=lookup, run_id=run.run_id)
     books = LedgerBooks(db, settings.symbol, run.scope)
     deps = Deps(settings, db, venue, trade, books, clock, run.run_id, run.scope)
     view.banner(banner_fields(settings, model_set, wiring, venue, run))
     for gap in wiring.gaps:
-        view.note(f"data gap: {gap}", level="WARNING")
+        view.note(escape(f"data gap: {gap}"), level="WARNING")
+    for note in wiring.notes:  # file names are text, never markup
+        view.note(escape(f"replay data: {note}"), level="WARNING")
     since = wiring.span[0] if wiring.span else clock.now() - LIVE_LOOKBACK
     open_traces = {row.trace_id for row in open_cycles(db, run.run_id)}
     fixed = reconcile(
@@ -211,8 +262,11 @@ async def _run_agent(settings: Settings, options: RunOptions, console: Console) 
     if fixed.repaired or fixed.unresolved:
         view.note(fixed.describe(), level="WARNING")
     store = LocalTraceStore(db)
-    set_trace_processors(trace_processors(settings, store))
-    graph = AgentGraph(model_set, settings.model_max_retries)
+    processors = trace_processors(settings, store, options.trace_exporter)
+    set_trace_processors(processors)
+    graph = AgentGraph(
+        model_set, settings.model_max_retries, deadline_secs=settings.cycle_deadline_secs
+    )
     stop = StopRequest()
     _install_signal_handlers(stop, view)
     run_start = wiring.span[0] if wiring.span else clock.now()
@@ -223,6 +277,8 @@ async def _run_agent(settings: Settings, options: RunOptions, console: Console) 
     )
     lab = Lab(db, venue.market, settings, run_id=run.run_id, scope=run.scope, run_start=run_start)
     orchestrator = Orchestrator(deps, graph, lab, view, stop, until=until, traces=store)
+    if not run.resumed:
+        orchestrator.mark_to_market()  # the starting balance: returns are measured from it
     status = "FAILED"
     try:
         if wiring.span:
@@ -232,12 +288,20 @@ async def _run_agent(settings: Settings, options: RunOptions, console: Console) 
             status = await orchestrator.run()
     finally:
         if status == "STOPPED":
-            orchestrator.final_snapshot()
+            orchestrator.mark_to_market()
         finish_run(db, run.run_id, status, datetime.now(UTC))
-        store.force_flush()
+        for processor in processors:  # the local store and the uploader, on every way out
+            processor.force_flush()
+            processor.shutdown()
         set_trace_processors([])
-    view.summary(summarize(db, run.run_id), {"status": status, "database": str(settings.db_path)})
+    summary = summarize(db, run.run_id)
+    view.summary(summary, {"status": status, "database": str(settings.db_path)})
     db.close()
+    if summary.cycles and summary.error_cycles == summary.cycles:
+        view.note(
+            f"every one of the {summary.cycles} cycles failed; see the errors above", level="ERROR"
+        )
+        return 1
     return 0
 
 

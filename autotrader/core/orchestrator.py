@@ -6,9 +6,10 @@ market, has the lab record the proposal and measure what came due, and commits i
 is made once: a trading cycle commits its decisions, its open cycle row and its order intent
 together before the order is sent; the trade, the order's final status and the cycle's row are
 then committed together. A cycle left open by a crash or a failure is finished from what was
-stored (its intent resolved by client id), never decided again. A cycle that fails before its
-decisions are committed is logged and retried after a back-off; only a ConfigError stops the
-loop. A stop request ends it after the current cycle.
+stored (its intent resolved by client id), never decided again; one whose order's outcome is
+unknown stays open, and is finished (the order looked up again, with back-off) before any new
+cycle. A cycle that fails before its decisions are committed is logged and retried after a
+back-off; only a ConfigError stops the loop. A stop request ends it after the current cycle.
 """
 
 from __future__ import annotations
@@ -31,7 +32,14 @@ from autotrader.cycle import CycleContext, Deps, open_cycle, trace_id_for
 from autotrader.db import AuditBuffer, Sink
 from autotrader.db.models import Cycle
 from autotrader.db.traces import LocalTraceStore
-from autotrader.errors import ConfigError, DatabaseBusy, TradeError, describe
+from autotrader.errors import (
+    ConfigError,
+    DatabaseBusy,
+    OrderOutcomeUnknown,
+    ProviderRefused,
+    TradeError,
+    describe,
+)
 from autotrader.exchange.accounting import Books
 from autotrader.exchange.base import AccountState
 from autotrader.failpoints import failpoint
@@ -42,6 +50,7 @@ from autotrader.tools.portfolio import holds_position
 from autotrader.tools.trade import Fill, OrderIntent, make_idem
 
 log = logging.getLogger("autotrader")
+MAX_NOTE_CHARS = 160  # a fallback's reason as the cycle row keeps it, for the console
 BACKOFF_BASE_SECS = 30  # the first retry after a failed cycle; doubles per failure in a row
 MAX_BACKOFF_SECS = 900
 
@@ -147,8 +156,15 @@ class Orchestrator:
                 decided = self._decided(cycle, outcome)
                 with custom_span("execute", {"executable": outcome.executable}):
                     execution = self._execute(decided, outcome, audit)
+                # The outcome, for filtering traces by it (both stores read it at trace end).
+                metadata.update(
+                    action=outcome.proposal.action,
+                    verdict=outcome.verdict.decision,
+                    executed=str(execution.fill is not None).lower(),
+                    fallback=",".join(sorted(outcome.fallbacks)) or "none",
+                )
             return self._close(decided, execution, audit, started, price=cycle.price)
-        except ConfigError:
+        except (ConfigError, ProviderRefused):
             if not self._committed(decided):
                 audit.flush(deps.db)
             raise
@@ -178,6 +194,15 @@ class Orchestrator:
             guardrail=outcome.guardrail_violation,
             error=outcome.error,
             price=cycle.price,
+            chars_sent=sum(call.chars for call in cycle.calls),
+            input_tokens=sum(call.input_tokens for call in cycle.calls),
+            output_tokens=sum(call.output_tokens for call in cycle.calls),
+            model_ms=sum(call.latency_ms for call in cycle.calls),
+            reasks=sum(call.attempt > 1 for call in cycle.calls),
+            fallback_reason=next(
+                (f"{role}: {why}"[:MAX_NOTE_CHARS] for role, why in outcome.fallbacks.items()),
+                None,
+            ),
         )
         return Decided(row, outcome.plan, outcome.proposal, outcome.proposal_decided)
 
@@ -202,8 +227,13 @@ class Orchestrator:
         return self._send(intent, audit)
 
     def _send(self, intent: OrderIntent, audit: AuditBuffer) -> Execution:
+        """The order's outcome; an unknown one raises, so the cycle stays open (its remaining
+        rows wait for the order to resolve) and the loop looks it up again before anything
+        new is decided."""
         try:
             return Execution(fill=self.deps.trade.execute(intent, audit))
+        except OrderOutcomeUnknown:
+            raise
         except TradeError as error:
             log.warning("order not placed: %s", error)
             return Execution(error=describe(error))
@@ -259,7 +289,7 @@ class Orchestrator:
         waits out a back-off and tries again before any new cycle)."""
         try:
             return self.finish_open_cycles()
-        except ConfigError:
+        except (ConfigError, ProviderRefused):
             raise
         except Exception as error:
             self._maybe_open = True
@@ -322,8 +352,10 @@ class Orchestrator:
         )
         return row.equity
 
-    def final_snapshot(self) -> None:
-        """Mark to market once more on the way out (after a stop); the venue may be down."""
+    def mark_to_market(self) -> None:
+        """Mark to market once more: before a new run's first cycle (so its returns start
+        from the balance it started with, before any trade's costs) and on the way out after a
+        stop. The venue may be down: then the cycles' own snapshots stand."""
         try:
             account, price = self.deps.venue.account(), self.deps.venue.market.last_price()
         except Exception as error:  # the last cycle's snapshot stands
@@ -348,9 +380,8 @@ class Orchestrator:
     ) -> Cycle:
         self._errors_in_a_row += 1
         backoff = min(MAX_BACKOFF_SECS, BACKOFF_BASE_SECS * 2 ** (self._errors_in_a_row - 1))
-        message = describe(error)
-        log.warning("cycle at %s failed (%s); next try in %ss", now.isoformat(), message, backoff)
-        log.debug("cycle failure", exc_info=error)
+        message = describe(error)  # the console's cycle line says it, once
+        log.debug("cycle at %s failed; next try in %ss", now.isoformat(), backoff, exc_info=error)
         row = Cycle(
             run_id=self.deps.run_id,
             trace_id=trace_id,

@@ -42,6 +42,7 @@ class Fix:
     report: OrderReport | None = None
     trace_id: str | None = None
     why: str = ""
+    sent: datetime | None = None  # an unresolved order's last send, which its window counts from
 
 
 def plan_fixes(
@@ -79,7 +80,9 @@ def plan_fixes(
             fixes.append(Fix("reject", cid, order.idempotency_key, why=why))
         else:
             why = "not found at the venue yet; looked up again at the next start"
-            fixes.append(Fix("unresolved", cid, order.idempotency_key, why=why))
+            fixes.append(
+                Fix("unresolved", cid, order.idempotency_key, why=why, sent=order.updated_ts)
+            )
     for cid in misfiled:  # booked, yet its order row says REJECTED (or anything but FILLED)
         if cid not in handled:
             handled.add(cid)
@@ -118,8 +121,8 @@ def _order_writer(fix: Fix, now: datetime) -> Writer:
     """The order row's new status for one fix."""
     if fix.kind == "reject":
         return order_update(fix.client_order_id, "REJECTED", now, error=fix.why)
-    if fix.kind == "unresolved":
-        return order_update(fix.client_order_id, "UNKNOWN", now, error=fix.why)
+    if fix.kind == "unresolved":  # its settle window still counts from its last send
+        return order_update(fix.client_order_id, "UNKNOWN", fix.sent or now, error=fix.why)
     venue_id = fix.report.order_id if fix.report else None
     return order_update(fix.client_order_id, "FILLED", now, venue_order_id=venue_id)
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 from sqlalchemy.dialects.sqlite import insert
-from sqlmodel import col, select
+from sqlmodel import col, or_, select
 
 from autotrader.config import Settings
 from autotrader.db import AuditBuffer, Database
@@ -63,12 +63,17 @@ def start_or_resume(
     print_ = fingerprint(settings, span, models)
     live = settings.resolved_feed == "live"
     # A replay resumes where it stopped or crashed; a live run adopts one that crashed (left
-    # RUNNING), so its open cycle is finished under its own run id.
-    resumable = ["RUNNING"] if live else ["RUNNING", "STOPPED"]
+    # RUNNING, or FAILED by an error that escaped the loop). Either adopts a run that left a
+    # cycle open, whatever its status, so that cycle is finished under its own run id.
+    resumable = ["RUNNING", "FAILED"] if live else ["RUNNING", "STOPPED"]
+    left_open = select(Cycle.run_id).where(Cycle.status == "OPEN")
     with db.session() as session:
         unfinished = session.exec(
             select(Run)
-            .where(Run.fingerprint == print_, col(Run.status).in_(resumable))
+            .where(
+                Run.fingerprint == print_,
+                or_(col(Run.status).in_(resumable), col(Run.run_id).in_(left_open)),
+            )
             .order_by(col(Run.started_at).desc())
         ).first()
         if unfinished is not None:

@@ -475,6 +475,17 @@ MIGRATIONS: tuple[tuple[str, Sequence[str]], ...] = (
             "CREATE INDEX ix_orders_trace ON orders (trace_id)",
         ),
     ),
+    (
+        "what each cycle's model calls carried and cost, and why a fallback stood in",
+        (
+            "ALTER TABLE cycles ADD COLUMN chars_sent INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE cycles ADD COLUMN input_tokens INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE cycles ADD COLUMN output_tokens INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE cycles ADD COLUMN model_ms REAL NOT NULL DEFAULT 0",
+            "ALTER TABLE cycles ADD COLUMN reasks INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE cycles ADD COLUMN fallback_reason TEXT",
+        ),
+    ),
 )
 
 LATEST_VERSION = len(MIGRATIONS)

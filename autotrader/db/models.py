@@ -273,3 +273,10 @@ class Cycle(SQLModel, table=True):
     guardrail: str | None = None
     error: str | None = None
     price: Decimal | None = Field(default=None, sa_type=DecimalText)  # version 6
+    # version 7: the cycle's model calls, summed, and the first fallback's reason
+    chars_sent: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model_ms: float = 0.0
+    reasks: int = 0
+    fallback_reason: str | None = None

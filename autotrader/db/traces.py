@@ -3,7 +3,7 @@
 Spans are buffered per trace and written when the trace ends: into the cycle's audit buffer
 when the orchestrator routed the trace there (one commit for the whole cycle), else directly.
 Long fields are shortened (the candles behind a tool call can be fetched again from the data);
-`load_trace` reads one back.
+research/queries/traces.py reads them back.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import threading
 from typing import Any
 
 from agents.tracing import Span, Trace, TracingProcessor
-from sqlmodel import col, select
 
 from autotrader.db import Database, Sink
 from autotrader.db.models import SpanRecord, TraceRecord
@@ -69,6 +68,12 @@ class LocalTraceStore(TracingProcessor):
             self._spans.setdefault(trace.trace_id, [])
 
     def on_trace_end(self, trace: Trace) -> None:
+        exported = trace.export() or {}  # the metadata as the cycle left it (its outcome)
+        with self._lock:
+            if trace.trace_id in self._traces:
+                self._traces[trace.trace_id]["metadata_json"] = json.dumps(
+                    exported.get("metadata") or {}, default=str
+                )
         self._write(trace.trace_id)
 
     def on_span_start(self, span: Span[Any]) -> None:
@@ -115,14 +120,3 @@ class LocalTraceStore(TracingProcessor):
 
     def shutdown(self) -> None:
         self.force_flush()
-
-
-def load_trace(db: Database, trace_id: str) -> tuple[TraceRecord | None, list[SpanRecord]]:
-    with db.session() as session:
-        trace = session.get(TraceRecord, trace_id)
-        spans = session.exec(
-            select(SpanRecord)
-            .where(SpanRecord.trace_id == trace_id)
-            .order_by(col(SpanRecord.started_at))
-        ).all()
-    return trace, list(spans)

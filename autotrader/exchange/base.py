@@ -9,7 +9,7 @@ typed errors in autotrader.errors. A venue reports balances and fills; the books
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal, Protocol
 
@@ -80,6 +80,12 @@ class Venue(Protocol):
 
     @property
     def rules(self) -> MarketRules: ...
+
+    @property
+    def lookup_lag(self) -> timedelta:
+        """How long a lookup by client id may miss an order the venue did execute: an order
+        still unseen this long after it was sent never executed."""
+        ...
 
     def account(self) -> AccountState: ...
 

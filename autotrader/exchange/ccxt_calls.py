@@ -6,8 +6,9 @@ signature or key scrubbed from the message.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import localcontext
 from typing import Any, TypeVar
 
@@ -43,6 +44,9 @@ class RetryPolicy:
     attempts: int = 5
     initial_wait: float = 0.5
     max_wait: float = 8.0
+    # How a wait passes: real time, or (a test on a simulated clock) advancing that clock, so
+    # back-off and Retry-After are honoured in simulated time without sleeping.
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
 
     def wait(self) -> wait_exponential_jitter:
         """Exponential backoff with jitter as large as the first wait (none when it is 0)."""
@@ -100,6 +104,7 @@ def call_exchange(policy: RetryPolicy, method: Callable[..., T], *args: Any, **k
         wait=wait,
         retry=retry_if_exception_type(TRANSIENT),
         reraise=True,
+        sleep=policy.sleep,
     )
     try:
         with localcontext():  # CCXT sets the thread's decimal rounding to HALF_UP; contain it

@@ -7,7 +7,7 @@ id. Reads retry transient errors; credentials are only ever handed to CCXT, neve
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Any
 
@@ -35,6 +35,9 @@ REFUSALS: tuple[type[Exception], ...] = (
     ccxt.NotSupported,
 )
 STATUSES = {"closed": "FILLED", "open": "OPEN", "canceled": "CANCELED", "expired": "CANCELED"}
+# Binance's order lookups can lag its matching engine (-2013 for an order that exists): only an
+# order still unseen this long after it was sent is taken as never executed.
+LOOKUP_LAG = timedelta(minutes=10)
 
 
 def build_exchange(settings: Settings, *, with_keys: bool = True) -> Any:
@@ -55,6 +58,8 @@ def build_exchange(settings: Settings, *, with_keys: bool = True) -> Any:
 
 
 class CcxtVenue:
+    lookup_lag = LOOKUP_LAG
+
     def __init__(self, exchange: Any, symbol: str, clock: Clock, retry: RetryPolicy) -> None:
         call_exchange(retry, exchange.load_markets)
         self.name = exchange.id + ("-testnet" if exchange.isSandboxModeEnabled else "")

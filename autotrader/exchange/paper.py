@@ -11,7 +11,7 @@ reading them costs nothing.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from sqlmodel import col, select
@@ -30,6 +30,7 @@ FEE_QUANTUM = Decimal("0.00000001")  # Binance reports commissions to 8 decimals
 
 class PaperVenue:
     name = "paper"
+    lookup_lag = timedelta(0)  # its book is the database: a lookup sees every fill at once
 
     def __init__(
         self,

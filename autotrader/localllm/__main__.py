@@ -28,8 +28,16 @@ EXIT_UNAVAILABLE = 1
 DEFAULT_DB = Path("llm.db")
 # A cycle takes the 135M model minutes on 2 cores, longer than a 5-minute candle: it decides
 # on hourly candles (aggregated from the real 5-minute ones), and reads the fewest candles
-# autotrader allows, so a cycle's prompts stay well inside its context. The environment wins.
-LLM_ENV_DEFAULTS = {"TIMEFRAME": "1h", "OHLCV_LIMIT": "20"}
+# autotrader allows, so a cycle's prompts stay well inside its context. One long prompt can take
+# minutes there, so the model call and the cycle get the longest time the settings allow (a
+# client that times out and retries only makes the serial server redo the same work).
+# The environment wins.
+LLM_ENV_DEFAULTS = {
+    "TIMEFRAME": "1h",
+    "OHLCV_LIMIT": "20",
+    "MODEL_TIMEOUT_SECS": "600",
+    "CYCLE_DEADLINE_SECS": "3600",
+}
 RUN_CLI = "import sys; from autotrader.cli import main; sys.exit(main(sys.argv[1:]))"
 
 

@@ -1,7 +1,9 @@
 """The arms the agent learns about: a strategy family in one parameter bucket.
 
 Each arm has a preset (what the offline planner plays) and any parameters an LLM planner picks
-fall into one bucket by simple thresholds, so its experiments teach the same posteriors.
+fall into one bucket by simple thresholds, so its experiments teach the same posteriors. The
+keys stay as stored in the database; `arm_label` and `arm_short` name an arm for a reader by its
+preset's rule (every family is long or flat: the bot never sells short).
 """
 
 from __future__ import annotations
@@ -61,3 +63,35 @@ def family_of(arm: str) -> str:
 def best_arm(means: dict[str, float], counts: dict[str, int]) -> str:
     """The arm to exploit: highest posterior mean; ties go to the arm with less evidence."""
     return min(means, key=lambda arm: (-means[arm], counts.get(arm, 0), arm))
+
+
+def arm_label(arm: str) -> str:
+    """What the arm does, in words: `breakout:short` -> 'breakout above the 20-candle high
+    (long only)'. An arm without a preset is shown by its key."""
+    match ARM_PRESETS.get(arm):
+        case RsiMeanReversion(params=p):
+            return (
+                f"RSI({p.period}) mean reversion: buy below {p.oversold:g}, "
+                f"sell above {p.overbought:g}"
+            )
+        case MaCrossover(params=p):
+            return f"MA {p.fast}/{p.slow} crossover: long while MA{p.fast} > MA{p.slow}"
+        case Breakout(params=p):
+            return f"breakout above the {p.lookback}-candle high (long only)"
+        case Hold():
+            return "hold: never trades (the do-nothing baseline)"
+    return arm
+
+
+def arm_short(arm: str | None) -> str:
+    """At most 9 characters for the console and narrow tables: 'RSI 30/70', 'break 20'."""
+    match ARM_PRESETS.get(arm or ""):
+        case RsiMeanReversion(params=p):
+            return f"RSI {p.oversold:g}/{p.overbought:g}"
+        case MaCrossover(params=p):
+            return f"MA {p.fast}/{p.slow}"
+        case Breakout(params=p):
+            return f"break {p.lookback}"
+        case Hold():
+            return "hold"
+    return (arm or "-")[:9]

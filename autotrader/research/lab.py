@@ -17,7 +17,7 @@ from typing import Any
 from autotrader.config import Settings
 from autotrader.db import AuditBuffer, Database
 from autotrader.exchange.base import MarketData
-from autotrader.research.arms import ARM_PRESETS, arm_of, best_arm, family_of
+from autotrader.research.arms import ARM_PRESETS, arm_of, best_arm
 from autotrader.research.evaluation import evaluate_week, evaluation_due, latest_evaluation
 from autotrader.research.outcomes import due_outcomes
 from autotrader.research.posteriors import Posterior
@@ -27,7 +27,7 @@ from autotrader.research.store import (
     read_posteriors,
     write_experiment,
 )
-from autotrader.schemas import Plan, Proposal, Strategy, to_payload
+from autotrader.schemas import Plan, Proposal, Strategy, significant, to_payload
 
 # The position each proposal leaves: long after a BUY, flat after a SELL; a HOLD keeps it.
 EXPOSURE_AFTER = {"BUY": 1.0, "SELL": 0.0}
@@ -41,19 +41,18 @@ class ResearchView:
     best: str
 
     def arms(self) -> dict[str, dict[str, Any]]:
-        """What the Planner reads: per arm, its posterior over the net return per experiment and
-        its preset parameters."""
+        """What the Planner reads, compactly: per arm, its preset parameters and its posterior
+        over the net return per experiment (mean, its sd, the evidence weight and count; the
+        posterior follows from them, see Posterior.from_summary)."""
         view: dict[str, dict[str, Any]] = {}
         for arm, p in self.posteriors.items():
             preset = ARM_PRESETS.get(arm)
             view[arm] = {
-                "policy_id": family_of(arm),
                 "params": to_payload(preset)["params"] if preset else None,
-                "mean": p.mean,
-                "sd": p.mean_sd,
+                "mean": significant(p.mean, 6),
+                "sd": significant(p.mean_sd, 6),
+                "weight": significant(p.weight, 6),
                 "count": p.count,
-                "weight": round(p.weight, 3),
-                "nig": [p.mu, p.kappa, p.alpha, p.beta],
             }
         return view
 

@@ -78,6 +78,14 @@ class Posterior:
         spread = z * self.mean_sd
         return self.mu - spread, self.mu + spread
 
+    @classmethod
+    def from_summary(cls, mean: float, sd: float, weight: float, count: int) -> Posterior:
+        """The posterior a summary (mean, its sd, the evidence weight) stands for: the inverse
+        of `mean_sd` under this module's prior, so a brief need not carry the NIG itself."""
+        kappa = PRIOR_KAPPA + weight
+        alpha = PRIOR_ALPHA + weight / 2.0
+        return cls(mean, kappa, alpha, sd * sd * kappa * (alpha - 1.0), weight, count)
+
     def sample_mean(self, rng: random.Random) -> float:
         """Thompson draw: sigma^2 ~ InvGamma(alpha, beta), then mean ~ N(mu, sigma^2 / kappa)."""
         variance = self.beta / rng.gammavariate(self.alpha, 1.0)

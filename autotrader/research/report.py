@@ -1,164 +1,167 @@
-"""`runner.py report`: an evaluation of one run, printed, and written as PNG charts plus one
-self-contained HTML file (the charts embedded) in the output folder.
+"""`runner.py report`: an evaluation of one run a trader reads, printed, and written as three PNG
+charts plus one self-contained HTML page: the figures written as a person writes them, the
+agent against buy & hold and against buy & hold at its own mean exposure, the round trips with
+their PnL, daily and monthly returns, exposure over time, the arms, and the dashboard's charts,
+interactive (the vendored chart library is inlined, so the page works offline and alone).
 
-Every number comes from the run's own rows: portfolio snapshots (equity, price), trades,
-experiments and posteriors. Nothing is recomputed from market data.
+Every number comes from the run's own rows, read through the query layer (the dashboard reads
+the same); the candles are the replayed file's, checked against the run's prices. The metric
+definitions are in research/metrics.py and on the page.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from matplotlib.figure import Figure  # the object API: no pyplot state, no display needed
+from rich import box
 from rich.console import Console
 from rich.table import Table
-from sqlmodel import col, select
+from rich.text import Text
 
-from autotrader.config import Settings, split_symbol
+from autotrader.config import Settings
 from autotrader.db import Database
-from autotrader.db.models import Experiment, PortfolioSnapshot, Run, Trade
-from autotrader.errors import ConfigError
+from autotrader.db.models import Trade
+from autotrader.db.readonly import open_readonly
+from autotrader.errors import ConfigError, DataError
+from autotrader.exchange.candles import load_candles
+from autotrader.research import arm_view, formats, market_view, queries, views
+from autotrader.research.arm_view import ArmRow
+from autotrader.research.arms import arm_label
+from autotrader.research.market_view import MarketView
 from autotrader.research.metrics import (
-    MeasuredRow,
-    Point,
-    TradeRow,
-    annualised,
+    Mark,
+    PeriodReturn,
+    PosteriorPoint,
+    RoundTrip,
+    buy_and_hold,
     drawdowns,
-    hourly,
-    max_drawdown,
-    posterior_paths,
-    returns_of,
-    sharpe,
-    sortino,
-    win_rate,
+    equity_points,
+    period_returns,
 )
-from autotrader.research.store import read_posteriors
-from autotrader.tools.ledger import quote_fee
+from autotrader.research.queries import RunOverview
+from autotrader.research.views import Performance
+
+TEMPLATES = Path(__file__).parent / "templates"
+# The dashboard's chart files (package data of autotrader/web, read as files, not imported).
+CHART_ASSETS = Path(__file__).parent.parent / "web" / "static"
+CHART_SCRIPTS = ("vendor/lightweight-charts.standalone.production.js", "charts.js")
 
 
 @dataclass(frozen=True)
 class ReportData:
-    run: Run
-    equity: list[Point]
-    price: list[Point]
-    trades: list[Trade]
-    experiments: list[Experiment]
+    overview: RunOverview
+    marks: list[Mark]
+    fills: list[Trade]
+    trips: list[RoundTrip]
+    performance: Performance
+    arms: list[ArmRow]
+    paths: dict[str, list[PosteriorPoint]]
+    weekly: list[dict[str, Any]]
+    experiments: tuple[int, int]
+    market: MarketView
 
 
-def load(db: Database, run_id: str | None) -> ReportData:
-    with db.session() as session:
-        query = select(Run).order_by(col(Run.started_at).desc())
-        run = session.get(Run, run_id) if run_id else session.exec(query).first()
-        if run is None:
-            which = f"run {run_id}" if run_id else "run"
-            raise ConfigError(f"no {which} in {db.path}; run the agent first or pass --run")
-        snapshots = session.exec(
-            select(PortfolioSnapshot)
-            .where(PortfolioSnapshot.run_id == run.run_id)
-            .order_by(col(PortfolioSnapshot.id))
-        ).all()
-        trades = session.exec(
-            select(Trade).where(Trade.run_id == run.run_id).order_by(col(Trade.id))
-        ).all()
-        experiments = session.exec(
-            select(Experiment)
-            .where(Experiment.scope == run.scope)
-            .order_by(col(Experiment.created_ts))
-        ).all()
-    equity = [Point(s.ts_utc, float(s.equity)) for s in snapshots if s.equity is not None]
-    price = [Point(s.ts_utc, float(s.price)) for s in snapshots if s.price is not None]
-    return ReportData(run, equity, price, list(trades), list(experiments))
-
-
-def metrics(data: ReportData) -> dict[str, Any]:
-    equity, price = data.equity, data.price
-    if len(equity) < 2:
+def load(db: Database, run_id: str | None, settings: Settings) -> ReportData:
+    overview = queries.run_overview(db, run_id)
+    run = overview.run
+    marks = queries.marks(db, run)
+    if len(marks) < 2:
         raise ConfigError(
-            f"run {data.run.run_id} has fewer than two portfolio snapshots; "
+            f"run {run.run_id} has fewer than two portfolio snapshots; "
             "let it run longer before reporting"
         )
-    total = equity[-1].value / equity[0].value - 1
-    hold = price[-1].value / price[0].value - 1
-    period = hourly(equity)
-    period_returns = returns_of(period)
-    wins, sells = win_rate(
-        [
-            TradeRow(t.side, t.qty, t.price, t.fee, t.fee_asset == split_symbol(t.symbol)[1])
-            for t in data.trades
-        ]
+    fills = queries.trades(db, run.run_id)
+    trips = queries.trips(fills)
+    half_life = settings.half_life_secs
+    try:
+        candles = load_candles(settings.resolved_replay_path)
+    except (DataError, OSError):
+        candles = None
+    return ReportData(
+        overview=overview,
+        marks=marks,
+        fills=fills,
+        trips=trips,
+        performance=views.performance(marks, fills, trips),
+        arms=arm_view.arm_rows(db, run.scope, marks[-1].ts, half_life),
+        paths=arm_view.posterior_history(db, run.scope, half_life),
+        weekly=arm_view.weekly_evaluations(db, run.scope),
+        experiments=queries.experiment_count(db, run.scope),
+        market=market_view.market_view(run, marks, candles, settings.resolved_replay_path),
     )
+
+
+def headline(data: ReportData) -> list[tuple[str, str]]:
+    """The figures, as a trader writes them."""
+    p, quote = data.performance, data.overview.run.symbol.split("/")[1]
+    hours = (p.end - p.start).total_seconds() / 3600 if p.start and p.end else 0.0
+    measured = data.experiments
+    exposure = formats.pct(p.mean_exposure, 1, signed=False)
+    return [
+        ("period", f"{formats.when(p.start)} → {formats.when(p.end)} UTC ({hours:,.1f} h)"),
+        (
+            "final equity",
+            f"{formats.money(p.final_equity)} {quote} (from {formats.money(p.start_equity)})",
+        ),
+        ("PnL", f"{formats.money(p.pnl, signed=True)} {quote}"),
+        ("total return", formats.pct(p.total_return)),
+        ("annualised return", formats.pct(p.annualised_return)),
+        ("buy & hold (all in)", formats.pct(p.buy_and_hold)),
+        (
+            f"buy & hold at the agent's mean exposure ({exposure})",
+            formats.pct(p.exposure_matched),
+        ),
+        ("agent against buy & hold", formats.points(p.against_hold)),
+        ("agent against exposure-matched buy & hold", formats.points(p.against_matched)),
+        ("max drawdown", formats.pct(p.max_drawdown, signed=False)),
+        ("Sharpe (hourly returns, annualised)", formats.ratio(p.sharpe)),
+        ("Sortino (hourly returns, annualised)", formats.ratio(p.sortino)),
+        ("trades", formats.count(p.trades)),
+        ("fees paid", f"{formats.money(p.fees)} {quote}"),
+        ("round trips", p.record),
+        ("realized PnL of round trips", f"{formats.money(p.realized_pnl, signed=True)} {quote}"),
+        ("experiments (measured)", f"{formats.count(measured[0])} ({formats.count(measured[1])})"),
+    ]
+
+
+def exact_figures(data: ReportData) -> dict[str, str]:
+    """The ledger's exact amounts (Decimal, unrounded) and counts, to reconcile with the
+    database; named as the JSON API names them."""
+    p = data.performance
+
+    def text(value: Decimal | None) -> str:
+        return "" if value is None else format(value, "f")
+
     return {
-        "run": data.run.run_id,
-        "period": f"{equity[0].ts:%Y-%m-%d %H:%M} -> {equity[-1].ts:%Y-%m-%d %H:%M} UTC",
-        "start_equity": equity[0].value,
-        "final_equity": equity[-1].value,
-        "total_return": total,
-        "annualised_return": annualised(total, equity[0].ts, equity[-1].ts),
-        "buy_and_hold_return": hold,
-        "max_drawdown": max_drawdown(p.value for p in equity),
-        "sharpe": sharpe(period_returns),
-        "sortino": sortino(period_returns),
-        "trades": len(data.trades),
-        "round_trips_won": f"{wins}/{sells}",
-        "win_rate": wins / sells if sells else None,
-        "fees_paid": float(sum((quote_fee(t) for t in data.trades), Decimal(0))),
-        "experiments": len(data.experiments),
-        "measured": sum(e.status == "MEASURED" for e in data.experiments),
+        "run": data.overview.run.run_id,
+        "trades": str(p.trades),
+        "fees_paid": text(p.fees),
+        "start_equity": text(p.start_equity),
+        "final_equity": text(p.final_equity),
+        "pnl": text(p.pnl),
+        "realized_pnl": text(p.realized_pnl),
+        "position": text(p.position),
+        "round_trips_closed": str(p.round_trips),
+        "round_trips_won": str(p.won),
     }
 
 
-def family_table(db: Database, data: ReportData, settings: Settings) -> list[dict[str, Any]]:
-    """Per arm: experiments run and measured, mean outcome, posterior mean and 95% interval."""
-    half_life = settings.half_life_secs
-    end = data.equity[-1].ts  # metrics() has checked there are snapshots
-    posteriors = read_posteriors(db, data.run.scope, end, half_life)
-    rewards: dict[str, list[float]] = defaultdict(list)
-    counts: dict[str, int] = defaultdict(int)
-    for experiment in data.experiments:
-        counts[experiment.arm] += 1
-        if experiment.reward is not None:
-            rewards[experiment.arm].append(experiment.reward)
-    rows = []
-    for arm, post in sorted(posteriors.items(), key=lambda item: -item[1].mean):
-        low, high = post.interval()
-        measured = rewards.get(arm, [])
-        rows.append(
-            {
-                "arm": arm,
-                "experiments": counts.get(arm, 0),
-                "measured": len(measured),
-                "mean_outcome": sum(measured) / len(measured) if measured else None,
-                "posterior_mean": post.mean,
-                "interval": (low, high),
-            }
-        )
-    return rows
-
-
-def _pct(value: float | None, digits: int = 2) -> str:
-    return "-" if value is None else f"{value:+.{digits}%}"
-
-
-def _times(points: list[Point]) -> list[datetime]:
-    return [p.ts for p in points]
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
+# --- PNG charts (kept for the README and for readers without JavaScript) ---
 
 
 def charts(data: ReportData, settings: Settings) -> dict[str, bytes]:
-    """PNG bytes per chart name."""
+    """PNG bytes per chart name: equity (with exposure beneath), drawdown, posteriors."""
     out: dict[str, bytes] = {}
-    start_equity, start_price = data.equity[0].value, data.price[0].value
+    marks, perf = data.marks, data.performance
+    times = [m.ts for m in marks]
 
     def png(figure: Figure) -> bytes:
         buffer = io.BytesIO()
@@ -166,127 +169,128 @@ def charts(data: ReportData, settings: Settings) -> dict[str, bytes]:
         figure.savefig(buffer, format="png", dpi=110)
         return buffer.getvalue()
 
-    def new(height: float) -> tuple[Figure, Any]:
-        figure = Figure(figsize=(9, height))
-        axis = figure.subplots()
-        figure.autofmt_xdate()
-        return figure, axis
-
-    figure, axis = new(3.6)
-    axis.plot(_times(data.equity), [p.value for p in data.equity], label="agent equity")
-    axis.plot(
-        _times(data.price),
-        [start_equity * p.value / start_price for p in data.price],
-        label="buy & hold",
-        alpha=0.7,
+    figure = Figure(figsize=(9, 4.6))
+    axes: Any = figure.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    top, bottom = axes
+    top.plot(times, [p.value for p in equity_points(marks)], label="agent", color="#2563eb")
+    top.plot(times, [p.value for p in buy_and_hold(marks)], label="buy & hold", color="#9ca3af")
+    exposure = perf.mean_exposure
+    matched = buy_and_hold(marks, exposure)
+    top.plot(
+        times, [p.value for p in matched], label=f"buy & hold at {exposure:.1%}", color="#d97706"
     )
-    axis.set_ylabel(f"{settings.quote_asset}")
-    axis.set_title("Equity against buy & hold")
-    axis.legend()
+    top.set_ylabel(settings.quote_asset)
+    top.set_title("Equity against buy & hold")
+    top.legend(fontsize=8)
+    bottom.fill_between(
+        times, [m.exposure * 100 for m in marks], step="post", color="#7c3aed", alpha=0.4
+    )
+    bottom.set_ylabel("exposure %")
+    figure.autofmt_xdate()
     out["equity"] = png(figure)
 
-    figure, axis = new(2.6)
-    dd = drawdowns(data.equity)
-    axis.fill_between(_times(dd), [-p.value * 100 for p in dd], color="tab:red", alpha=0.5)
+    figure = Figure(figsize=(9, 2.6))
+    axis: Any = figure.subplots()
+    dd = drawdowns(equity_points(marks))
+    axis.fill_between([p.ts for p in dd], [-p.value * 100 for p in dd], color="tab:red", alpha=0.5)
     axis.set_ylabel("% below peak")
     axis.set_title("Drawdown")
+    figure.autofmt_xdate()
     out["drawdown"] = png(figure)
 
-    measured = [
-        MeasuredRow(e.arm, e.reward, e.measured_ts)
-        for e in data.experiments
-        if e.reward is not None and e.measured_ts is not None
-    ]
-    figure, axis = new(3.6)
-    for arm, path in sorted(posterior_paths(measured, settings.half_life_secs).items()):
-        axis.plot(_times(path), [p.value * 10_000 for p in path], label=arm)
+    figure = Figure(figsize=(9, 3.8))
+    axis = figure.subplots()
+    for arm, path in data.paths.items():
+        axis.plot([p.ts for p in path], [p.mean * 10_000 for p in path], label=arm_label(arm))
     axis.axhline(0, color="grey", linewidth=0.8)
     axis.set_ylabel("posterior mean (bp per experiment)")
-    axis.set_title("Posterior evolution by arm")
+    axis.set_title("Posterior mean by arm")
     axis.legend(fontsize=7, ncol=2)
+    figure.autofmt_xdate()
     out["posteriors"] = png(figure)
     return out
 
 
-def render_html(
-    summary: dict[str, Any], families: list[dict[str, Any]], images: dict[str, bytes]
-) -> str:
-    rows = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-        for k, v in summary.items()
+# --- the HTML page ---
+
+
+def chart_data(data: ReportData) -> dict[str, Any]:
+    """What the page's interactive charts draw: the same shapes as the dashboard's API."""
+    return {
+        "series": views.chart_series(data.marks),
+        "market": market_view.market_chart(data.market, data.marks, data.fills),
+        "posteriors": arm_view.posterior_json(data.paths),
+    }
+
+
+def render_html(data: ReportData, images: dict[str, bytes], half_life_hours: float) -> str:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+    env.filters.update(views.template_filters())
+    scripts = "\n".join(
+        (CHART_ASSETS / name).read_text(encoding="utf-8").replace("</script", "<\\/script")
+        for name in CHART_SCRIPTS
     )
-    family_rows = "".join(
-        f"<tr><td>{html.escape(f['arm'])}</td><td>{f['experiments']}</td><td>{f['measured']}</td>"
-        f"<td>{_pct(f['mean_outcome'], 3)}</td><td>{_pct(f['posterior_mean'], 3)}</td>"
-        f"<td>{_pct(f['interval'][0], 3)} … {_pct(f['interval'][1], 3)}</td></tr>"
-        for f in families
+    return env.get_template("report.html").render(
+        data=data,
+        run=data.overview.run,
+        headline=headline(data),
+        exact=exact_figures(data),
+        monthly=period_returns(data.marks, "month"),
+        daily=period_returns(data.marks, "day"),
+        trips=data.trips[::-1],
+        fills=data.fills[::-1],
+        images={name: base64.b64encode(png).decode() for name, png in images.items()},
+        chart_json=views.script_json(chart_data(data)),
+        scripts=scripts,
+        generated=datetime.now(data.marks[-1].ts.tzinfo),
+        half_life_hours=half_life_hours,
     )
-    figures = "".join(
-        f'<figure><img alt="{name}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
-        "</figure>"
-        for name, data in images.items()
-    )
-    return f"""<!doctype html><html><head><meta charset="utf-8">
-<title>autotrader report {html.escape(str(summary["run"]))}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222}}
-table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;
-text-align:right}}th{{text-align:left;background:#f5f5f5}}img{{max-width:100%}}</style>
-</head><body><h1>autotrader: evaluation of {html.escape(str(summary["run"]))}</h1>
-<table>{rows}</table><h2>Strategy families</h2>
-<table><tr><th>arm</th><th>experiments</th><th>measured</th><th>mean outcome</th>
-<th>posterior mean</th><th>95% interval</th></tr>{family_rows}</table>
-<h2>Charts</h2>{figures}</body></html>"""
 
 
 def write_report(settings: Settings, out_dir: Path, run_id: str | None, console: Console) -> Path:
-    db = Database.open(settings.db_path)
-    data = load(db, run_id)
-    summary = metrics(data)
-    families = family_table(db, data, settings)
+    db = open_readonly(settings.db_path)
+    try:
+        data = load(db, run_id, settings)
+    finally:
+        db.close()
     images = charts(data, settings)
     out_dir.mkdir(parents=True, exist_ok=True)
+    run = data.overview.run.run_id
     for name, image in images.items():
-        (out_dir / f"{data.run.run_id}_{name}.png").write_bytes(image)
-    page = out_dir / f"{data.run.run_id}_report.html"
-    page.write_text(render_html(summary, families, images), encoding="utf-8")
-    _print(console, summary, families)
-    console.print(f"wrote {page} and {len(images)} PNG charts beside it")
-    db.close()
+        (out_dir / f"{run}_{name}.png").write_bytes(image)
+    page = out_dir / f"{run}_report.html"
+    page.write_text(render_html(data, images, settings.posterior_half_life_hours), encoding="utf-8")
+    _print(console, data)
+    console.print(Text(f"wrote {page} and {len(images)} PNG charts beside it"))
     return page
 
 
-def _print(console: Console, summary: dict[str, Any], families: list[dict[str, Any]]) -> None:
-    table = Table(title=f"evaluation of {summary['run']}", show_header=False)
+def _returns_table(title: str, rows: list[PeriodReturn]) -> Table:
+    table = Table(title=title)
+    for heading in ("period", "agent", "buy & hold"):
+        table.add_column(heading, justify="left" if heading == "period" else "right")
+    for row in rows:
+        table.add_row(row.label, formats.pct(row.agent), formats.pct(row.hold))
+    return table
+
+
+def _print(console: Console, data: ReportData) -> None:
+    table = Table(title=f"evaluation of {data.overview.run.run_id}", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
-    shown = {
-        "period": summary["period"],
-        "final equity": f"{summary['final_equity']:,.2f}",
-        "total return": _pct(summary["total_return"]),
-        "annualised return": _pct(summary["annualised_return"]),
-        "buy & hold": _pct(summary["buy_and_hold_return"]),
-        "max drawdown": f"{summary['max_drawdown']:.2%}",
-        "Sharpe (hourly, annualised)": _num(summary["sharpe"]),
-        "Sortino (hourly, annualised)": _num(summary["sortino"]),
-        "trades": str(summary["trades"]),
-        "win rate (sells)": "-"
-        if summary["win_rate"] is None
-        else f"{summary['win_rate']:.0%} ({summary['round_trips_won']})",
-        "fees paid": f"{summary['fees_paid']:.2f}",
-        "experiments (measured)": f"{summary['experiments']} ({summary['measured']})",
-    }
-    for key, value in shown.items():
+    for key, value in headline(data):
         table.add_row(key, value)
     console.print(table)
-    arms = Table(title="strategy families")
-    for heading in ("arm", "experiments", "mean outcome", "posterior mean", "95% interval"):
+    console.print(_returns_table("monthly returns", period_returns(data.marks, "month")))
+    arms = Table(title="strategy families (arms)", box=box.SIMPLE_HEAD, padding=(0, 1))
+    for heading in ("arm", "tried", "mean outcome", "posterior", "95% interval"):
         arms.add_column(heading, justify="right" if heading != "arm" else "left")
-    for f in families:
+    for a in data.arms:
         arms.add_row(
-            f["arm"],
-            str(f["experiments"]),
-            _pct(f["mean_outcome"], 3),
-            _pct(f["posterior_mean"], 3),
-            f"{_pct(f['interval'][0], 3)} … {_pct(f['interval'][1], 3)}",
+            Text(a.label),
+            formats.count(a.experiments),
+            formats.bp(a.mean_outcome),
+            formats.bp(a.posterior_mean),
+            f"{a.low * 1e4:+.1f} … {a.high * 1e4:+.1f} bp",
         )
     console.print(arms)

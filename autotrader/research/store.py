@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, update
 from sqlalchemy import select as select_columns
 from sqlalchemy.dialects.sqlite import insert
-from sqlmodel import col, select
+from sqlmodel import col
 
 from autotrader.db import Database, Sink
 from autotrader.db.models import ArmAggregate, Experiment
@@ -223,15 +223,3 @@ def read_posteriors(
     stats = {arm: ArmStats(*sums) for arm, *sums in db.read(ARMS_OF_SCOPE, scope=scope)}
     arms = sorted(set(ARM_PRESETS) | set(stats))
     return {arm: posterior(stats.get(arm, ArmStats()).decay(now, half_life_secs)) for arm in arms}
-
-
-def recent_experiments(db: Database, scope: str, limit: int = 10) -> Sequence[Experiment]:
-    """The newest experiments of a scope, newest first."""
-    query = (
-        select(Experiment)
-        .where(Experiment.scope == scope)
-        .order_by(col(Experiment.created_ts).desc())
-        .limit(limit)
-    )
-    with db.session() as session:
-        return session.exec(query).all()

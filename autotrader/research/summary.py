@@ -7,13 +7,12 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 
-import jsonschema
 from sqlmodel import col, select
 
 from autotrader.db import Database
 from autotrader.db.models import Cycle, Decision, PortfolioSnapshot, Trade
 from autotrader.research.metrics import max_drawdown
-from autotrader.schemas import SchemaName, seed_schema
+from autotrader.schemas import SchemaName, seed_validator
 from autotrader.tools.ledger import quote_fee
 
 SCHEMA_OF: dict[str, SchemaName] = {"PLANNER": "plan", "TRADER": "proposal", "JUDGE": "verdict"}
@@ -58,10 +57,7 @@ def summarize(db: Database, run_id: str) -> RunSummary:
             if trace_ids
             else []
         )
-        validators = {
-            agent: jsonschema.Draft7Validator(seed_schema(name))
-            for agent, name in SCHEMA_OF.items()
-        }
+        validators = {agent: seed_validator(name) for agent, name in SCHEMA_OF.items()}
         valid = sum(validators[agent].is_valid(json.loads(payload)) for agent, payload in decisions)
     equity = [float(s.equity) for s in snapshots if s.equity is not None]
     prices = [float(s.price) for s in snapshots if s.price is not None]

@@ -5,10 +5,12 @@ mode) the deposit cap before anything is written; its intent row (NEW) is commit
 cycle's decisions. `execute` marks it sent (PENDING), sends it, and writes what came of it (the
 trade and the order's final status) to the caller's sink, committed with the cycle's last rows.
 The same idempotency key never makes a second order: the ledger and then the venue (by client
-id) are asked first; an intent found PENDING after a crash is looked up and resent at most once.
-An error after which the venue may have executed the order is looked up, never taken as a
-refusal. In real mode a buy is sized in the quote asset (at most its approved notional), so no
-fill can take exposure past the cap. Everything that reaches the caller is a TradeError.
+id) are asked first; an intent found sent after a crash is looked up, and resent at most once,
+only when the venue's lookups have not seen it for longer than they can lag. An error after
+which the venue may have executed the order is looked up, never taken as a refusal; an order
+still not found is UNKNOWN (raised as OrderOutcomeUnknown), to be looked up again. In real
+mode a buy is sized in the quote asset (at most its approved notional), so no fill can take
+exposure past the cap. Everything that reaches the caller is a TradeError.
 """
 
 from __future__ import annotations
@@ -53,7 +55,10 @@ from autotrader.tools.ledger import (
 )
 
 ORDER_LOOKUP = RetryPolicy(attempts=4, initial_wait=0.5, max_wait=4.0)
-MAX_SENDS = 2  # the first send, and one resend of an intent a crash left unresolved
+# Sends of one intent to a venue whose lookups can lag: the first, and one resend once time has
+# proven it absent. Where lookups read the venue's own book (paper), absence is proof at once,
+# a resend cannot execute twice, and a crash before the venue call must not use up a send.
+MAX_SENDS = 2
 QUOTE_QUANTUM = Decimal("0.00000001")  # a quote-sized buy's budget, rounded down to this
 CLIENT_ID_PREFIX = "at"  # Binance: at most 36 characters from [A-Za-z0-9._:/-]
 
@@ -220,14 +225,9 @@ class TradeTool:
             found = self._look_up(cid)
             if found is not None:
                 return self._settle(found, intent, sink)
-            if order.sends >= MAX_SENDS:
-                self._unknown(
-                    cid,
-                    sink,
-                    f"not found by client id after {order.sends} sends; "
-                    "left UNKNOWN for reconciliation (not sent again)",
-                )
-        mark_order(self._db, cid, "PENDING", self._clock.now(), sent=True)
+            self._resend_or_give_up(order, sink)
+        sent = self._clock.now()
+        mark_order(self._db, cid, "PENDING", sent, sent=True)
         failpoint("sent")
         try:
             report = self.venue.create_market_order(
@@ -238,9 +238,9 @@ class TradeTool:
             if found is None:
                 self._unknown(
                     cid,
-                    sink,
+                    sent,
                     f"{unknown}; not found by client id after {self._lookup.attempts} lookups, "
-                    "left UNKNOWN for reconciliation (not resent)",
+                    "left UNKNOWN, to be looked up again (not resent)",
                 )
             report = found
         except TradeError as error:  # a refusal the venue proved
@@ -289,12 +289,37 @@ class TradeTool:
             retry=retry_if_result(lambda found: found is None)
             | retry_if_exception_type(VenueUnavailable),
             retry_error_callback=lambda _state: None,
+            sleep=self._lookup.sleep,
         )
         found: OrderReport | None = retrying(self.venue.find_order, client_id)
         return found
 
-    def _unknown(self, cid: str, sink: AuditBuffer, why: str) -> NoReturn:
-        sink.then(order_update(cid, "UNKNOWN", self._clock.now(), error=why))
+    def _resend_or_give_up(self, order: Order, sink: AuditBuffer) -> None:
+        """A sent order the venue's lookups do not show. Its absence proves nothing until the
+        venue's lookup lag has passed since it was sent (resending sooner could execute it
+        twice: a client id is unique only among open orders); after that it never executed,
+        and it is sent again if it has a send left (see MAX_SENDS), else marked REJECTED."""
+        unseen = self._clock.now() - order.updated_ts  # a sent order's updated_ts: its last send
+        cid = order.client_order_id
+        if unseen < self.venue.lookup_lag:
+            self._unknown(
+                cid,
+                order.updated_ts,
+                f"not found by client id {unseen.total_seconds():.0f}s after it was sent; "
+                "lookups can lag, so it stays UNKNOWN and is looked up again later (not resent)",
+            )
+        if order.sends >= MAX_SENDS and self.venue.lookup_lag:
+            error = (
+                f"not found by client id {unseen} after the last of {order.sends} sends: "
+                "never executed"
+            )
+            sink.then(order_update(cid, "REJECTED", self._clock.now(), error=error))
+            raise RejectedByRules(error)
+
+    def _unknown(self, cid: str, sent: datetime, why: str) -> NoReturn:
+        """Mark the order UNKNOWN now (its own commit: the cycle stays open until it resolves),
+        keeping its last send time as updated_ts, and raise."""
+        mark_order(self._db, cid, "UNKNOWN", sent, error=why)
         raise OrderOutcomeUnknown(why)
 
     def _settle(self, report: OrderReport, intent: OrderIntent, sink: AuditBuffer) -> Fill:

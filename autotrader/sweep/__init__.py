@@ -1,0 +1,1 @@
+"""Research at scale: many replays (windows x symbols x settings x seeds) run in parallel."""
