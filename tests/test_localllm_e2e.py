@@ -2,7 +2,11 @@
 llm` runs) starts llama.cpp's server with SmolLM2-135M-Instruct, replays simulated hours with
 the openai-compatible provider on it, and stops the server. The run must finish (exit 0), store
 only payloads valid against the seed schemas, give every fallback its reason, and execute no
-order that an invalid or fallback output decided. Needs the local-llm extra: `make test-llm`."""
+order that an invalid or fallback output decided. Needs the local-llm extra: `make test-llm`.
+
+It replays 3 simulated hours (4 hourly cycles when the Planner wakes every candle), half of what
+`make llm` replays: a cycle takes the 135M model 3 to 6 minutes on a shared 2-core machine, and
+CI runs this after everything else."""
 
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ from autotrader.schemas import Plan, Proposal, Verdict, seed_schema
 from tests.conftest import clean_env
 
 pytestmark = pytest.mark.llm
-HOURS = 6  # as `make llm`
+HOURS = 3
 PAYLOAD_TYPES: dict[str, type[Plan | Proposal | Verdict]] = {
     "PLANNER": Plan,
     "TRADER": Proposal,
