@@ -65,8 +65,8 @@ llm-install: $(LLM_STAMP)  ## build and install the local LLM extra (once)
 llm: $(LLM_STAMP)  ## replay 6 simulated hours driven by SmolLM2-135M on a local llama.cpp server
 	$(BIN)/python -m autotrader.localllm replay --hours $(LLM_HOURS) $(ARGS)
 
-test-llm: $(LLM_STAMP)  ## the end-to-end test on the real local LLM (slow)
-	$(BIN)/python -m pytest -m llm $(ARGS)
+test-llm: $(LLM_STAMP)  ## the end-to-end test on the real local LLM (slow); prints the run's report
+	$(BIN)/python -m pytest -m llm -rP $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check autotrader runner.py tests benchmarks

@@ -19,9 +19,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from autotrader.config import load_settings
 from autotrader.db import Database
 from autotrader.db.models import Cycle, Decision, Order, Run
 from autotrader.localllm import model as model_module
+from autotrader.localllm.__main__ import LLM_ENV_DEFAULTS
 from autotrader.localllm.__main__ import main as localllm_main
 from autotrader.localllm.grammar import (
     MAX_STRING_CHARS,
@@ -483,6 +485,16 @@ def test_the_environment_points_the_compatible_provider_at_the_server(
     assert env["MODEL_PROVIDER"] == "openai-compatible"
     assert env["OPENAI_BASE_URL"] == f"http://127.0.0.1:{stand_in.port}/v1"
     assert {env[f"OPENAI_MODEL_{role}"] for role in ("PLANNER", "TRADER", "JUDGE")} == {"smollm2"}
+
+
+def test_the_replay_settings_are_ones_autotrader_accepts(
+    stand_in: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {**LLM_ENV_DEFAULTS, **stand_in.model_env()}.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings(None)
+    assert (settings.provider, settings.timeframe) == ("openai-compatible", "1h")
+    assert (settings.model_timeout_secs, settings.cycle_deadline_secs) == (600, 3600)
 
 
 # --- the run report and the command line ---

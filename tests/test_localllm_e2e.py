@@ -63,6 +63,7 @@ def llm_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlmRun]:
         text=True,
         check=False,
     )
+    print(done.stdout[-4000:])  # the cycles and the run's report: `make test-llm` shows them
     yield LlmRun(done.returncode, done.stdout + done.stderr, db)
 
 
