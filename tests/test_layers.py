@@ -1,6 +1,6 @@
 """Folders are layers and imports point down: kernel -> exchange -> tools -> research -> cycle ->
-guardrails -> agents -> core -> web -> cli. Read from the source with `ast`, lazy imports
-included."""
+guardrails -> agents -> core -> web -> sweep -> localllm -> cli. Read from the source with `ast`,
+lazy imports included."""
 
 from __future__ import annotations
 
@@ -12,12 +12,16 @@ from tests.conftest import REPO_ROOT
 PACKAGE = REPO_ROOT / "autotrader"
 # Lowest first. The kernel is config, errors, schemas, clock and db (with the package's data).
 # web (the dashboard) sits above core so the CLI can start it, yet needs only research and db;
-# sweep calls core.boot and only the CLI calls it.
+# sweep calls core.boot and only the CLI calls it. localllm (the local LLM server) is a leaf
+# just below cli: it drives the agent only through its command line, so it needs nothing above
+# the kernel (tests/test_localllm.py checks that).
 LAYERS = (
     "kernel", "exchange", "tools", "research", "cycle", "guardrails", "agents", "core", "web",
-    "sweep", "cli",
+    "sweep", "localllm", "cli",
 )  # fmt: skip
-FOLDERS = {"exchange", "tools", "research", "guardrails", "agents", "core", "web", "sweep"}
+FOLDERS = {
+    "exchange", "tools", "research", "guardrails", "agents", "core", "web", "sweep", "localllm",
+}  # fmt: skip
 MODULES = {"cycle": "cycle", "cli": "cli"}
 
 
