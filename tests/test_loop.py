@@ -88,10 +88,21 @@ def test_v1_memory_holds_experiment_records(acceptance_db: Path) -> None:
     assert measured[0][0] > 0
 
 
-def test_v1_the_run_is_marked_done_with_a_final_snapshot(acceptance_db: Path) -> None:
+def test_v1_the_run_is_marked_done_with_a_snapshot_per_cycle(acceptance_db: Path) -> None:
     assert _rows(acceptance_db, "SELECT status FROM runs") == [("DONE",)]
     snapshots = _rows(acceptance_db, "SELECT count(*) FROM portfolio")[0][0]
-    assert snapshots == _rows(acceptance_db, "SELECT count(*) FROM cycles")[0][0]
+    cycles = _rows(acceptance_db, "SELECT count(*) FROM cycles")[0][0]
+    assert snapshots == cycles + 1  # and one of the balance the run started with
+
+
+def test_returns_start_from_the_balance_the_run_started_with(acceptance_db: Path) -> None:
+    """The first mark is the seed balance, before the first trade's fee and spread."""
+    (first_equity, first_ts), *_ = _rows(
+        acceptance_db, "SELECT equity, ts_utc FROM portfolio ORDER BY id LIMIT 1"
+    )
+    (first_cycle_ts,) = _rows(acceptance_db, "SELECT min(cycle_ts) FROM cycles")[0]
+    assert Decimal(first_equity) == Decimal("1000")
+    assert first_ts <= first_cycle_ts
 
 
 # --- resume ---
@@ -135,10 +146,11 @@ def test_a_venue_outage_is_logged_and_retried_with_back_off(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     original = ReplayFeed.last_price
-    failures = {"left": 3}
+    failures = {"left": 3, "calls": 0}
 
     def flaky(self: ReplayFeed) -> Decimal:
-        if failures["left"]:
+        failures["calls"] += 1
+        if failures["calls"] > 1 and failures["left"]:  # after the starting balance's mark
             failures["left"] -= 1
             raise VenueUnavailable("fetch_ticker failed 5 times: ExchangeNotAvailable")
         return original(self)

@@ -140,7 +140,8 @@ def test_sigint_finishes_the_cycle_snapshots_and_exits_0(tmp_path: Path) -> None
     db = tmp_path / "sig.db"
     assert _rows(db, "SELECT status FROM runs") == [("STOPPED",)]
     cycles = _rows(db, "SELECT count(*) FROM cycles")[0][0]
-    assert _rows(db, "SELECT count(*) FROM portfolio")[0][0] == cycles + 1  # the final snapshot
+    marks = _rows(db, "SELECT count(*) FROM portfolio")[0][0]
+    assert marks == cycles + 2  # the starting and the final mark
 
 
 def test_sigterm_stops_cleanly_too(tmp_path: Path) -> None:

@@ -277,6 +277,8 @@ async def _run_agent(
     )
     lab = Lab(db, venue.market, settings, run_id=run.run_id, scope=run.scope, run_start=run_start)
     orchestrator = Orchestrator(deps, graph, lab, view, stop, until=until, traces=store)
+    if not run.resumed:
+        orchestrator.mark_to_market()  # the starting balance: returns are measured from it
     status = "FAILED"
     try:
         if wiring.span:
@@ -286,7 +288,7 @@ async def _run_agent(
             status = await orchestrator.run()
     finally:
         if status == "STOPPED":
-            orchestrator.final_snapshot()
+            orchestrator.mark_to_market()
         finish_run(db, run.run_id, status, datetime.now(UTC))
         for processor in processors:  # the local store and the uploader, on every way out
             processor.force_flush()

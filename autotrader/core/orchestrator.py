@@ -344,8 +344,10 @@ class Orchestrator:
         )
         return row.equity
 
-    def final_snapshot(self) -> None:
-        """Mark to market once more on the way out (after a stop); the venue may be down."""
+    def mark_to_market(self) -> None:
+        """Mark to market once more: before a new run's first cycle (so its returns start
+        from the balance it started with, before any trade's costs) and on the way out after a
+        stop. The venue may be down: then the cycles' own snapshots stand."""
         try:
             account, price = self.deps.venue.account(), self.deps.venue.market.last_price()
         except Exception as error:  # the last cycle's snapshot stands
