@@ -31,6 +31,7 @@ from autotrader.core.runs import log_cycle, open_cycles
 from autotrader.cycle import CycleContext, Deps, open_cycle, trace_id_for
 from autotrader.db import AuditBuffer, Sink
 from autotrader.db.models import Cycle
+from autotrader.db.retention import DailyPrune
 from autotrader.db.traces import LocalTraceStore
 from autotrader.errors import (
     ConfigError,
@@ -107,6 +108,7 @@ class Orchestrator:
         self._errors_in_a_row = 0
         self._traces = traces
         self._maybe_open = True  # at start, and after a failure once a cycle was decided
+        self._prune = DailyPrune(deps.db, deps.settings.trace_retention_days)
 
     async def run(self) -> str:
         """Cycle until the replay ends, `until` passes or a stop is requested."""
@@ -121,6 +123,7 @@ class Orchestrator:
                 return "DONE"
             row = await self.cycle()
             self.view.cycle(row)
+            self._prune.maybe(row.cycle_ts)
             await clock.sleep(row.wakeup_secs, interrupt=self.stop.event)
         return "STOPPED"
 
