@@ -31,15 +31,19 @@ FORMAT_V1 = b"\x01"  # zlib, level 6, with dictionary v1
 DICTIONARY_V1 = (Path(__file__).parent / "span_dictionary_v1.json").read_bytes()
 
 
+_PRIMED_PACKER = zlib.compressobj(6, zdict=DICTIONARY_V1)  # copied: loading the dictionary
+_PRIMED_UNPACKER = zlib.decompressobj(zdict=DICTIONARY_V1)  # costs more than a trace
+
+
 def _compress(raw: bytes) -> bytes:
-    packer = zlib.compressobj(6, zdict=DICTIONARY_V1)
+    packer = _PRIMED_PACKER.copy()
     return FORMAT_V1 + packer.compress(raw) + packer.flush()
 
 
 def _decompress(stored: bytes) -> bytes:
     if stored[:1] != FORMAT_V1:
         raise ValueError(f"stored spans in an unknown format {stored[:1]!r}")
-    unpacker = zlib.decompressobj(zdict=DICTIONARY_V1)
+    unpacker = _PRIMED_UNPACKER.copy()
     return unpacker.decompress(stored[1:]) + unpacker.flush()
 
 
@@ -51,21 +55,23 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def _micros(start: str, moment: str | None) -> int | None:
+def _micros(start: datetime, moment: str | None) -> int | None:
     if moment is None:
         return None
-    delta = datetime.fromisoformat(moment) - datetime.fromisoformat(start)
-    return delta // timedelta(microseconds=1)
+    return (datetime.fromisoformat(moment) - start) // timedelta(microseconds=1)
 
 
 def encode_spans(trace_start: str, spans: Sequence[dict[str, Any]]) -> bytes:
     """The spans (dicts with span_id, parent_id, kind, name, started_at, ended_at, data, error)
     as compressed JSON rows, their ids replaced by their position."""
     position = {span["span_id"]: index for index, span in enumerate(spans)}
+    origin = datetime.fromisoformat(trace_start)
     rows = []
     for span in spans:
-        start = _micros(trace_start, span["started_at"])
-        end = _micros(trace_start, span["ended_at"])
+        start = _micros(origin, span["started_at"])
+        end = _micros(origin, span["ended_at"])
+        data = span["data"]
+        data.pop("type", None)  # the row's kind
         rows.append(
             [
                 position.get(span["parent_id"]),
@@ -73,7 +79,7 @@ def encode_spans(trace_start: str, spans: Sequence[dict[str, Any]]) -> bytes:
                 span["name"],
                 start,
                 None if start is None or end is None else end - start,
-                {key: value for key, value in span["data"].items() if key != "type"},
+                data,
                 span["error"],
             ]
         )

@@ -84,21 +84,23 @@ class LocalTraceStore(TracingProcessor):
 
     def on_span_end(self, span: Span[Any]) -> None:
         exported = span.span_data.export()
+        kind, name = str(exported.get("type")), span_name(exported)
         if len(json.dumps(exported, default=str)) > MAX_FIELD_CHARS:  # only long ones are walked
             exported = _shorten(exported)
-        kind = str(exported.get("type"))
         inputs: dict[str, str] = {}
-        items = exported.get("input")
-        if kind == "generation" and isinstance(items, list):
+        items = exported.pop("input", None) if kind == "generation" else None
+        if isinstance(items, list):
             texts = [canonical(item) for item in items]
-            inputs = {input_hash(text): text for text in texts}
-            exported = {key: value for key, value in exported.items() if key != "input"}
-            exported[INPUT_REF] = [input_hash(text) for text in texts]
+            refs = [input_hash(text) for text in texts]
+            inputs = dict(zip(refs, texts, strict=True))
+            exported[INPUT_REF] = refs
+        elif items is not None:
+            exported["input"] = items
         row = {
             "span_id": span.span_id,
             "parent_id": span.parent_id,
             "kind": kind,
-            "name": span_name(span.span_data.export() if kind == "generation" else exported),
+            "name": name,
             "started_at": span.started_at,
             "ended_at": span.ended_at,
             "data": exported,
