@@ -36,7 +36,10 @@ def resolve_trace(db: Database, text: str) -> str:
             .limit(2)
         ).all()
     if not ids:
-        raise NotFound(f"no trace {text!r} in {db.path}; `runner.py cycles` lists trace ids")
+        raise NotFound(
+            f"no trace {text!r} in {db.path}; `runner.py cycles` lists trace ids (traces older "
+            "than TRACE_RETENTION_DAYS before the newest cycle are pruned)"
+        )
     if len(ids) > 1:
         raise NotFound(f"trace {text!r} is ambiguous in {db.path}; give more of its digits")
     return ids[0]
