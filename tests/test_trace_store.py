@@ -82,7 +82,7 @@ def test_prune_deletes_old_traces_and_their_unused_inputs_only(db: Database) -> 
 
 def test_prune_on_demand_keeps_the_audit_trail_whole(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    path.write_bytes(gzip.decompress(MAIN_V4.read_bytes()))  # spans as rows (before version 9)
+    path.write_bytes(gzip.decompress(MAIN_V4.read_bytes()))  # spans as rows (before version 8)
     Database.open(path).close()
     audit = {table: _rows(path, f"SELECT * FROM {table}") for table in AUDIT}
     assert _rows(path, "SELECT count(*) FROM spans")[0][0] > 0

@@ -205,9 +205,9 @@ class TraceRecord(SQLModel, table=True):
     metadata_json: str
     started_at: str | None = None
     ended_at: str | None = None
-    # version 9: compact spans. The cycle time the trace is kept by (TRACE_RETENTION_DAYS); its
+    # version 8: compact spans. The cycle time the trace is kept by (TRACE_RETENTION_DAYS); its
     # spans, zlib-compressed (db/span_store.py; NULL: its spans are rows of `spans`, as before
-    # version 9); the generation input items they refer to by hash (JSON list).
+    # version 8); the generation input items they refer to by hash (JSON list).
     cycle_ts: str | None = None
     spans: bytes | None = None
     input_hashes: str | None = None
@@ -223,7 +223,7 @@ class SpanInput(SQLModel, table=True):
 
 class SpanRecord(SQLModel, table=True):
     """One SDK span (agent, generation, function, handoff, guardrail) with its exported data: a
-    row of its own before version 9; since then decoded from its trace's `spans` (never added
+    row of its own before version 8; since then decoded from its trace's `spans` (never added
     to a session)."""
 
     __tablename__ = "spans"

@@ -22,7 +22,7 @@ _UNUSED_INPUTS = """DELETE FROM span_inputs WHERE hash NOT IN (
 @dataclass(frozen=True)
 class Pruned:
     traces: int
-    spans: int  # rows of the pre-version-9 spans table
+    spans: int  # rows of the pre-version-8 spans table
     inputs: int
 
 

@@ -3,7 +3,7 @@
 A span keeps its kind, name, parent, timing (microseconds from the trace's start) and exported
 data; its SDK id is dropped (spans are numbered within their trace). A generation's input
 items are stored once each, by hash, in `span_inputs`: later turns and cycles resend the same
-instructions and messages. Traces stored before schema version 9 keep their `spans` rows and
+instructions and messages. Traces stored before schema version 8 keep their `spans` rows and
 read back the same way.
 
 The compression starts from a preset dictionary (`span_dictionary_v1.json`: the stored rows of
@@ -120,7 +120,7 @@ def decode_spans(trace: TraceRecord, inputs: dict[str, str]) -> list[SpanRecord]
 
 def load_spans(session: Session, trace: TraceRecord, limit: int) -> list[SpanRecord]:
     """A stored trace's spans by start time, whichever way they were stored."""
-    if trace.spans is None:  # stored before version 9: a row per span
+    if trace.spans is None:  # stored before version 8: a row per span
         return list(
             session.exec(
                 select(SpanRecord)
