@@ -288,18 +288,22 @@ def import_seconds() -> Timed:
     return _run_child([sys.executable, "-c", "import agents"])
 
 
-def boot_seconds(db_path: Path) -> Timed:
-    """A fresh process from its start to the end of its first cycle (`runner.py`'s path)."""
-    spawned = time.time()
+def bench_child(args: list[str], **env: str) -> Any:
+    """Run this module in a fresh process with `args`; the JSON its last line prints."""
     child = subprocess.run(
-        [sys.executable, "-m", "benchmarks.cycle_speed", "--boot-child", str(db_path)],
+        [sys.executable, "-m", "benchmarks.cycle_speed", *args],
         check=True,
         cwd=REPO,
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin", "BENCH_SPAWNED": repr(spawned)},
+        env={"PATH": "/usr/bin:/bin", **env},
     )
-    found = json.loads(child.stdout.strip().splitlines()[-1])
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+def boot_seconds(db_path: Path) -> Timed:
+    """A fresh process from its start to the end of its first cycle (`runner.py`'s path)."""
+    found = bench_child(["--boot-child", str(db_path)], BENCH_SPAWNED=repr(time.time()))
     return Timed(found["wall"], found["cpu"])
 
 
@@ -369,15 +373,7 @@ class Flatness:
 
 def flatness(replay: Path, timeframe: str, folder: Path) -> Flatness:
     db_path = folder / f"year-{timeframe}.db"
-    child = subprocess.run(
-        [sys.executable, "-m", "benchmarks.cycle_speed", "--year-child", str(replay), timeframe],
-        check=True,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", "BENCH_DB": str(db_path)},
-    )
-    found = json.loads(child.stdout.strip().splitlines()[-1])
+    found = bench_child(["--year-child", str(replay), timeframe], BENCH_DB=str(db_path))
     samples = found["samples"]
     count = len(samples)
     tenth = max(2, count // 10)
