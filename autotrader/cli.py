@@ -21,7 +21,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn
 
@@ -124,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(doctor)
     report.add_argument("--sweep", metavar="DIR", help="report a sweep's output folder instead")
+    prune = commands.add_parser(
+        "prune", help="delete traces older than TRACE_RETENTION_DAYS (never decisions or trades)"
+    )
+    _common(prune)
+    prune.add_argument(
+        "--days", type=int, metavar="N", help="keep N days (default: TRACE_RETENTION_DAYS)"
+    )
     sweep = commands.add_parser(
         "sweep", help="run a grid of replays (windows x symbols x settings x seeds) in parallel"
     )
@@ -182,6 +189,8 @@ def main(argv: Sequence[str]) -> int:
             return _inspect(settings, command, args)
         if command == "doctor":
             return _doctor(settings)
+        if command == "prune":
+            return _prune(settings, args.days)
         return _run(settings, args)
     except (ConfigError, DataError) as error:
         return _fail(str(error), EXIT_CONFIG)
@@ -243,6 +252,33 @@ def _trace(settings: Settings, trace_id: str) -> int:
     from autotrader.db.readonly import open_readonly
 
     print_trace(open_readonly(settings.db_path), trace_id, Console())
+    return 0
+
+
+def _prune(settings: Settings, days: int | None) -> int:
+    keep = settings.trace_retention_days if days is None else days
+    if keep < 0:
+        raise ConfigError(f"--days {keep} must be 0 or more")
+    if not settings.db_path.is_file():
+        raise ConfigError(f"no database at {settings.db_path}; give --db or set DB_PATH")
+    if keep == 0:
+        print("retention is 0 days: traces are kept forever; nothing pruned")
+        return 0
+    from autotrader.db import Database
+    from autotrader.db.retention import newest_cycle, prune_traces
+
+    db = Database.open(settings.db_path)
+    newest = newest_cycle(db)
+    if newest is None:
+        print(f"no traces in {printable(str(settings.db_path))}; nothing pruned")
+        return 0
+    cutoff = newest - timedelta(days=keep)
+    pruned = prune_traces(db, cutoff)
+    db.close()
+    print(
+        f"pruned {pruned.traces} traces ({pruned.spans} span rows, {pruned.inputs} inputs) "
+        f"of cycles before {cutoff.isoformat()}: {keep} days before the newest"
+    )
     return 0
 
 

@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     experiment_horizon_candles: int = Field(default=3, ge=1, le=288)
     posterior_half_life_hours: float = Field(default=72.0, gt=0, allow_inf_nan=False)
 
+    # Trace store: days of traces kept, by cycle time (0 keeps them forever); db/retention.py.
+    trace_retention_days: int = Field(default=30, ge=0, le=36500)
+
     @field_validator("symbol")
     @classmethod
     def _symbol_is_base_quote(cls, value: str) -> str:

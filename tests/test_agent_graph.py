@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from agents import set_trace_processors
 from agents.models.interface import Model
-from sqlmodel import select
 
 from autotrader.agents.judge import RULE, VERDICT_SCHEMA
 from autotrader.agents.offline import OfflineModel
@@ -17,7 +16,8 @@ from autotrader.agents.providers import build_models, uploads_traces
 from autotrader.agents.wire import ToolCall
 from autotrader.config import load_settings
 from autotrader.db import Database
-from autotrader.db.models import SpanRecord
+from autotrader.db.models import SpanRecord, TraceRecord
+from autotrader.db.span_store import load_spans
 from autotrader.research.summary import SCHEMA_OF
 from autotrader.schemas import (
     SAFE_PLAN,
@@ -40,7 +40,9 @@ def no_trace_processors() -> Iterator[None]:
 
 def _spans(db: Database, trace_id: str) -> list[SpanRecord]:
     with db.session() as session:
-        return list(session.exec(select(SpanRecord).where(SpanRecord.trace_id == trace_id)).all())
+        trace = session.get(TraceRecord, trace_id)
+        assert trace is not None
+        return load_spans(session, trace, limit=1000)
 
 
 # --- the happy path ---

@@ -168,7 +168,11 @@ class AgentGraph:
             "TRADER": AgentInfo(names["TRADER"], prompt_hash(self.trader)),
             "JUDGE": AgentInfo(names["JUDGE"], prompt_hash(self.judge)),
         }
-        self._run_config = RunConfig(workflow_name="autotrader cycle")
+        # No task and turn spans: the agent, model call, tool and handoff spans already make the
+        # tree, and the cycle row and model call spans carry the usage those would repeat.
+        self._run_config = RunConfig(
+            workflow_name="autotrader cycle", tracing={"include_task_and_turn_spans": False}
+        )
 
     async def run(self, cycle: CycleContext, brief: dict[str, Any]) -> CycleOutcome:
         """Run one Planner -> Trader -> Judge chain; every decision is logged, whatever happens."""

@@ -52,9 +52,27 @@ def provider_message(error: APIStatusError) -> str:
     return error.message
 
 
+_SENT_CHARS: dict[tuple[int, ...], tuple[tuple[Any, ...], int]] = {}
+
+
 def sent_chars(instructions: str | None, tools: list[Any], handoffs: list[Any], output: Any) -> int:
     """The characters of what a request carries besides its input: the instructions and the
-    JSON schemas of its tools, handoffs and output (as the wire format spells them)."""
+    JSON schemas of its tools, handoffs and output (as the wire format spells them). An agent
+    sends the same ones every turn: counted once per set of objects (kept, so ids stay theirs)."""
+    parts = (instructions, output, *tools, *handoffs)
+    key = tuple(map(id, parts))
+    known = _SENT_CHARS.get(key)
+    if known is not None and all(a is b for a, b in zip(known[0], parts, strict=True)):
+        return known[1]
+    chars = _count_sent_chars(instructions, tools, handoffs, output)
+    if len(_SENT_CHARS) < 64:  # a few agents; never grows with the run
+        _SENT_CHARS[key] = (parts, chars)
+    return chars
+
+
+def _count_sent_chars(
+    instructions: str | None, tools: list[Any], handoffs: list[Any], output: Any
+) -> int:
     schemas = [getattr(t, "params_json_schema", None) for t in tools]
     schemas += [getattr(h, "input_json_schema", None) for h in handoffs]
     schemas.append(output.json_schema() if output is not None else None)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from agents import Agent, AgentOutputSchema, ModelSettings
+from agents import Agent, ModelSettings
 from agents.models.interface import Model
 
 from autotrader.agents.reasoning import reasoning
+from autotrader.agents.schema import FixedOutputSchema
 from autotrader.agents.tools import JUDGE_TOOLS
 from autotrader.agents.wire import Action, FinalText
 from autotrader.cycle import CycleContext
@@ -68,7 +69,7 @@ def verdict_problem(verdict: Verdict, cycle: CycleContext | None) -> str | None:
 
 
 # Built once: a class as output_type would have its JSON schema rebuilt on every turn.
-VERDICT_SCHEMA = AgentOutputSchema(Verdict, strict_json_schema=True)
+VERDICT_SCHEMA = FixedOutputSchema(Verdict)
 
 
 def build_judge(model: Model, effort: str | None = None) -> Agent[CycleContext]:

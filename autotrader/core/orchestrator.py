@@ -37,6 +37,7 @@ from autotrader.core.runs import last_decided_candle, log_cycle, open_cycles
 from autotrader.cycle import CycleContext, Deps, open_cycle, trace_id_for
 from autotrader.db import AuditBuffer, Sink
 from autotrader.db.models import Cycle
+from autotrader.db.retention import DailyPrune
 from autotrader.db.traces import LocalTraceStore
 from autotrader.errors import (
     ConfigError,
@@ -117,6 +118,7 @@ class Orchestrator:
         self._maybe_open = True  # at start, and after a failure once a cycle was decided
         self._decided_candle = last_decided_candle(deps.db, deps.run_id)
         self._filling: set[str] = set()  # traces of cycles this loop left open for a fill
+        self._prune = DailyPrune(deps.db, deps.settings.trace_retention_days)
 
     async def run(self) -> str:
         """Cycle until the replay ends, `until` passes or a stop is requested."""
@@ -138,6 +140,7 @@ class Orchestrator:
                 self._decided_candle = candle
             if row.status != "OPEN":  # an open one's order fills later; it is shown then
                 self.view.cycle(row)
+            self._prune.maybe(row.cycle_ts)
             await clock.sleep(row.wakeup_secs, interrupt=self.stop.event)
         return "STOPPED"
 

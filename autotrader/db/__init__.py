@@ -76,6 +76,8 @@ class Sink(Protocol):
 
     def append_values(self, *rows: Row) -> None: ...
 
+    def append_once(self, *rows: Row) -> None: ...
+
 
 Writer = Callable[[Connection], object]
 
@@ -252,6 +254,10 @@ class Database:
         """Insert (table model, column values) pairs in one transaction, without building
         model objects (pydantic validation is the larger cost on a hot path)."""
         self.write(rows, ())
+
+    def append_once(self, *rows: Row) -> None:
+        """Insert rows unless a unique key already holds them, in one transaction."""
+        self.write((), (), once=rows)
 
     def write(
         self, rows: Sequence[Row], writers: Sequence[Writer] = (), *, once: Sequence[Row] = ()

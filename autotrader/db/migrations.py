@@ -542,6 +542,18 @@ MIGRATIONS: tuple[tuple[str, Sequence[str]], ...] = (
         "paper orders fill when the clock reaches their fill time, not when they are sent",
         ("ALTER TABLE paper_fills ADD COLUMN settled INTEGER NOT NULL DEFAULT 1",),
     ),
+    (
+        "compact spans: a trace's spans in one compressed value, generation inputs once by hash",
+        (
+            "ALTER TABLE traces ADD COLUMN cycle_ts TEXT",
+            "UPDATE traces SET cycle_ts = json_extract(metadata_json, '$.cycle_ts')",
+            "ALTER TABLE traces ADD COLUMN spans BLOB",
+            "ALTER TABLE traces ADD COLUMN input_hashes TEXT",
+            """CREATE TABLE span_inputs (
+                hash TEXT PRIMARY KEY,
+                item_json TEXT NOT NULL) WITHOUT ROWID""",
+        ),
+    ),
 )
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -210,10 +210,26 @@ class TraceRecord(SQLModel, table=True):
     metadata_json: str
     started_at: str | None = None
     ended_at: str | None = None
+    # version 11: compact spans. The cycle time the trace is kept by (TRACE_RETENTION_DAYS); its
+    # spans, zlib-compressed (db/span_store.py; NULL: its spans are rows of `spans`, as before
+    # version 11); the generation input items they refer to by hash (JSON list).
+    cycle_ts: str | None = None
+    spans: bytes | None = None
+    input_hashes: str | None = None
+
+
+class SpanInput(SQLModel, table=True):
+    """One generation input item, stored once however many spans (turns, cycles) send it."""
+
+    __tablename__ = "span_inputs"
+    hash: str = Field(primary_key=True)
+    item_json: str
 
 
 class SpanRecord(SQLModel, table=True):
-    """One SDK span (agent, generation, function, handoff, guardrail) with its exported data."""
+    """One SDK span (agent, generation, function, handoff, guardrail) with its exported data: a
+    row of its own before version 11; since then decoded from its trace's `spans` (never added
+    to a session)."""
 
     __tablename__ = "spans"
     span_id: str = Field(primary_key=True)

@@ -1,9 +1,9 @@
 """A trace processor that keeps every span of every cycle in the database, always.
 
-Spans are buffered per trace and written when the trace ends: into the cycle's audit buffer
-when the orchestrator routed the trace there (one commit for the whole cycle), else directly.
-Long fields are shortened (the candles behind a tool call can be fetched again from the data);
-research/queries/traces.py reads them back.
+Spans are buffered per trace and written when the trace ends, as one compact row
+(db/span_store.py): into the cycle's audit buffer when the orchestrator routed the trace there
+(one commit for the whole cycle), else directly. Long fields are shortened (the candles behind a
+tool call can be fetched again from the data); research/queries/traces.py reads them back.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Any
 from agents.tracing import Span, Trace, TracingProcessor
 
 from autotrader.db import Database, Sink
-from autotrader.db.models import SpanRecord, TraceRecord
+from autotrader.db.models import SpanInput, TraceRecord
+from autotrader.db.span_store import INPUT_REF, canonical, encode_spans, input_hash
 
 MAX_FIELD_CHARS = 1500
 
@@ -49,6 +50,7 @@ class LocalTraceStore(TracingProcessor):
         self._lock = threading.Lock()
         self._traces: dict[str, dict[str, Any]] = {}
         self._spans: dict[str, list[dict[str, Any]]] = {}
+        self._inputs: dict[str, dict[str, str]] = {}  # per trace: hash -> generation input item
         self._routes: dict[str, Sink] = {}
 
     def route(self, trace_id: str, sink: Sink) -> None:
@@ -66,6 +68,7 @@ class LocalTraceStore(TracingProcessor):
                 "metadata_json": json.dumps(exported.get("metadata") or {}, default=str),
             }
             self._spans.setdefault(trace.trace_id, [])
+            self._inputs.setdefault(trace.trace_id, {})
 
     def on_trace_end(self, trace: Trace) -> None:
         exported = trace.export() or {}  # the metadata as the cycle left it (its outcome)
@@ -81,36 +84,51 @@ class LocalTraceStore(TracingProcessor):
 
     def on_span_end(self, span: Span[Any]) -> None:
         exported = span.span_data.export()
-        text = json.dumps(exported, default=str)
-        if len(text) > MAX_FIELD_CHARS:  # most spans are small; only long ones are walked
+        kind, name = str(exported.get("type")), span_name(exported)
+        if len(json.dumps(exported, default=str)) > MAX_FIELD_CHARS:  # only long ones are walked
             exported = _shorten(exported)
-            text = json.dumps(exported, default=str)
-        data = exported
+        inputs: dict[str, str] = {}
+        items = exported.pop("input", None) if kind == "generation" else None
+        if isinstance(items, list):
+            texts = [canonical(item) for item in items]
+            refs = [input_hash(text) for text in texts]
+            inputs = dict(zip(refs, texts, strict=True))
+            exported[INPUT_REF] = refs
+        elif items is not None:
+            exported["input"] = items
         row = {
             "span_id": span.span_id,
-            "trace_id": span.trace_id,
             "parent_id": span.parent_id,
-            "kind": str(data.get("type")),
-            "name": span_name(data),
+            "kind": kind,
+            "name": name,
             "started_at": span.started_at,
             "ended_at": span.ended_at,
-            "data_json": text,
-            "error_json": json.dumps(span.error, default=str) if span.error else None,
+            "data": exported,
+            "error": json.dumps(span.error, default=str) if span.error else None,
         }
         with self._lock:
             self._spans.setdefault(span.trace_id, []).append(row)
+            self._inputs.setdefault(span.trace_id, {}).update(inputs)
 
     def _write(self, trace_id: str) -> None:
         with self._lock:
             trace = self._traces.pop(trace_id, None)
             spans = self._spans.pop(trace_id, [])
+            inputs = self._inputs.pop(trace_id, {})
             sink: Sink = self._routes.pop(trace_id, self._db)
         if trace is None:
             return
-        if spans:
-            trace["started_at"] = min(s["started_at"] or "" for s in spans) or None
-            trace["ended_at"] = max(s["ended_at"] or "" for s in spans) or None
-        sink.append_values((TraceRecord, trace), *((SpanRecord, span) for span in spans))
+        metadata = json.loads(trace["metadata_json"])
+        trace["cycle_ts"] = metadata.get("cycle_ts")
+        trace["started_at"] = min((s["started_at"] for s in spans if s["started_at"]), default=None)
+        trace["ended_at"] = max((s["ended_at"] for s in spans if s["ended_at"]), default=None)
+        trace["spans"] = encode_spans(trace["started_at"], spans) if trace["started_at"] else None
+        trace["input_hashes"] = json.dumps(sorted(inputs)) if inputs else None
+        sink.append_values((TraceRecord, trace))
+        if inputs:
+            sink.append_once(
+                *((SpanInput, {"hash": key, "item_json": text}) for key, text in inputs.items())
+            )
 
     def force_flush(self) -> None:
         with self._lock:

@@ -65,7 +65,10 @@ def prior_extremes(candles: Sequence[Candle], lookback: int) -> tuple[Number, Nu
 
 def compute_indicators(ohlcv: Sequence[Sequence[float]]) -> dict[str, Number | int]:
     """The regime and signal inputs every strategy family and the Planner use."""
-    candles = [Candle(int(row[0]), *(float(v) for v in row[1:6])) for row in ohlcv]
+    candles = [
+        Candle(int(t), float(o), float(h), float(low), float(c), float(v))
+        for t, o, h, low, c, v, *_ in ohlcv
+    ]
     closes = [c.close for c in candles]
     volumes = [c.volume for c in candles]
     ma_20, ma_50 = sma(closes, 20), sma(closes, 50)

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 
 from autotrader.db import Database
 from autotrader.db.models import SpanRecord, TraceRecord
+from autotrader.db.span_store import load_spans
 from autotrader.research.queries.common import NotFound
 
 TRACE_TEXT = re.compile(r"^(trace_)?([0-9a-f]{4,32})$")
@@ -35,7 +36,10 @@ def resolve_trace(db: Database, text: str) -> str:
             .limit(2)
         ).all()
     if not ids:
-        raise NotFound(f"no trace {text!r} in {db.path}; `runner.py cycles` lists trace ids")
+        raise NotFound(
+            f"no trace {text!r} in {db.path}; `runner.py cycles` lists trace ids (traces older "
+            "than TRACE_RETENTION_DAYS before the newest cycle are pruned)"
+        )
     if len(ids) > 1:
         raise NotFound(f"trace {text!r} is ambiguous in {db.path}; give more of its digits")
     return ids[0]
@@ -72,14 +76,11 @@ def trace_view(db: Database, trace_id: str) -> TraceView:
     """One stored trace's spans as a tree (parents before children, siblings by start time)."""
     with db.session() as session:
         trace = session.get(TraceRecord, trace_id)
-        spans = session.exec(
-            select(SpanRecord)
-            .where(SpanRecord.trace_id == trace_id)
-            .order_by(col(SpanRecord.started_at))
-            .limit(MAX_SPANS)
-        ).all()
-    if trace is None:
-        raise NotFound(f"no trace {trace_id!r} in {db.path}; `runner.py cycles` lists trace ids")
+        if trace is None:
+            raise NotFound(
+                f"no trace {trace_id!r} in {db.path}; `runner.py cycles` lists trace ids"
+            )
+        spans = load_spans(session, trace, MAX_SPANS)
     known = {s.span_id for s in spans}
     children: dict[str | None, list[SpanRecord]] = defaultdict(list)
     for span in spans:  # a span whose parent is missing hangs from the root
