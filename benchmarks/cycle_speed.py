@@ -311,8 +311,8 @@ def boot_child(db_path: Path) -> None:
     """Run the agent as `runner.py` does; print the time to the end of the first cycle, exit."""
     cycle = Orchestrator.cycle
 
-    async def first(self: Orchestrator) -> Any:
-        await cycle(self)
+    async def first(self: Orchestrator, candle: datetime | None = None) -> Any:
+        await cycle(self, candle)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         wall = time.time() - float(os.environ["BENCH_SPAWNED"])
         print(json.dumps({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime}), flush=True)
@@ -345,8 +345,8 @@ def year_child(replay: Path, timeframe: str, db_path: Path) -> None:
     samples: list[tuple[float, float, float, int]] = []  # wall, CPU, peak RSS, statements
     cycle = Orchestrator.cycle
 
-    async def sampled(self: Orchestrator) -> Any:
-        row = await cycle(self)
+    async def sampled(self: Orchestrator, candle: datetime | None = None) -> Any:
+        row = await cycle(self, candle)
         samples.append((time.perf_counter(), time.process_time(), rss_peak_mb(), statements[0]))
         return row
 
