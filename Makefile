@@ -40,7 +40,7 @@ test-faults: $(STAMP)  ## the fault storms: kills of a real replay, a faulty exc
 	$(BIN)/python -m pytest -m faults tests/faults $(ARGS)
 
 test-ray: $(RAY_STAMP)  ## the sweep on a local Ray (installs the ray extra)
-	$(BIN)/python -m pytest -m ray $(ARGS)
+	$(BIN)/python -m pytest -m ray tests/test_sweep_ray.py $(ARGS)
 
 test-ui: $(UI_STAMP)  ## the dashboard in headless Chromium (apt-get install -y chromium)
 	@test -x $(CHROMIUM) || { echo "error: $(CHROMIUM) not found; install it with apt-get install -y chromium" >&2; exit 2; }
