@@ -1,5 +1,6 @@
 """What each agent is given: the Planner's brief (regime features of the latest closed candles,
-the arms' posteriors, the account, the latest weekly evaluation) and the handoff filters that
+the arms' expected net rewards in the current regime and the research state by regime, the
+account, the latest weekly evaluation) and the handoff filters that
 replace the Trader's and the Judge's input with one JSON message (the plan or proposal, and the
 context that agent needs)."""
 
@@ -13,6 +14,7 @@ from agents import HandoffInputData
 from autotrader.cycle import CycleContext
 from autotrader.db.types import decimal_to_text
 from autotrader.exchange.base import MarketData
+from autotrader.research.regime import shock
 from autotrader.schemas import SAFE_PLAN, SAFE_PROPOSAL, compact, to_payload
 from autotrader.tools.portfolio import account_view, sizing_view
 from autotrader.tools.strategy import compute_indicators, finite, volatility
@@ -20,13 +22,16 @@ from autotrader.tools.strategy import compute_indicators, finite, volatility
 REGIME_CANDLES = 100
 RECENT_CANDLES = 3  # what the Trader's get_ohlcv shows; the indicators read ohlcv_limit candles
 # What the Planner is told of the regime and the account (the rest is the Trader's).
-REGIME_FIELDS = ("close", "rsi_14", "trend", "volatility_20", "volume_ratio", "vol_ratio")
+REGIME_FIELDS = (
+    "close", "rsi_14", "trend", "volatility_20", "volume_ratio", "vol_ratio", "shock",
+)  # fmt: skip
 ACCOUNT_FIELDS = ("equity", "position_value", "base_held", "quote_free")  # also the Trader's
 
 
 def regime_features(market: MarketData, timeframe: str) -> dict[str, Any]:
     """A few indicators of the latest closed candles, with vol_ratio: short-term (20) over
-    long-term (99 candles) volatility."""
+    long-term (99 candles) volatility, and shock: the largest move of the last 3 candles in
+    units of the last 99 candles' volatility (research/regime.py)."""
     candles = market.ohlcv(timeframe, REGIME_CANDLES)
     features: dict[str, Any] = compute_indicators([list(c) for c in candles])
     long_term = volatility([c.close for c in candles], REGIME_CANDLES - 1)
@@ -34,6 +39,7 @@ def regime_features(market: MarketData, timeframe: str) -> dict[str, Any]:
     features["vol_ratio"] = (
         finite(short_term / long_term) if short_term is not None and long_term else None
     )
+    features["shock"] = shock([c.close for c in candles])
     regime: dict[str, Any] = compact({name: features[name] for name in REGIME_FIELDS}, 6)
     return regime
 
@@ -48,6 +54,8 @@ def planner_brief(cycle: CycleContext, weekly_evaluation: Any | None) -> dict[st
         "mode": settings.mode,
         "regime": regime_features(deps.venue.market, settings.timeframe),
         "arms": cycle.research.arms(),
+        "research": cycle.research.state()
+        | {"one_way_cost": float(settings.fee_rate + settings.slippage)},
         "account": _fields(account),
         "weekly_evaluation": weekly_view(weekly_evaluation),
     }
