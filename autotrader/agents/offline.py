@@ -17,6 +17,7 @@ must beat:
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from functools import partial
@@ -41,16 +42,28 @@ from autotrader.research.regime import SHOCK_THRESHOLD
 from autotrader.schemas import HOLD_VERDICT, Plan, Proposal, Role, Verdict, to_payload
 
 HOLD_CONFIDENCE = 0.5
+# The chance a flat cycle probes: the smallest real order under an arm, to learn fills and costs
+# (the shadow research already knows every arm's signal).
+PROBE_RATIO = 0.15
 
 
 # --- Planner ---
 
 
+def probe_arms(found: dict[str, Estimate], rng: random.Random) -> list[str]:
+    """The arms a probe tries, by Thompson draws from the estimates, best first (cash never: it
+    has no fills to learn); the Trader follows the first whose stance trades."""
+    draws = {name: rng.gauss(e.mean, e.sd) for name, e in sorted(found.items()) if name != "cash"}
+    return sorted(draws, key=lambda name: -draws[name])
+
+
 def plan_decision(brief: dict[str, Any], seed: int, pinned_arm: str | None = None) -> Plan:
     """Choose the arms to try this cycle, the mode and the next wakeup. `pinned_arm` fixes the
     choice (a single-strategy baseline for the learning benchmark)."""
+    rng = random.Random(f"{seed}|{brief['now']}")  # same inputs, same plan: runs are replayable
     arms: dict[str, dict[str, Any]] = brief["arms"]
     research = brief.get("research") or {}
+    explore_ratio = 0.0 if pinned_arm is not None else PROBE_RATIO
     if pinned_arm is not None:
         candidates = [pinned_arm]
     else:
@@ -58,9 +71,10 @@ def plan_decision(brief: dict[str, Any], seed: int, pinned_arm: str | None = Non
             name: Estimate(arm["mean"], arm["sd"], arm["n"], arm["n_all"])
             for name, arm in arms.items()
         }
-        candidates = choose(
-            found, holding=research.get("holding"), one_way_cost=research["one_way_cost"]
-        )
+        holding = research.get("holding")
+        candidates = choose(found, holding=holding, one_way_cost=research["one_way_cost"])
+        if holding is None and rng.random() < explore_ratio:
+            candidates = probe_arms(found, rng)
     # At most one arm per family, so a proposal's policy_id names the strategy followed.
     chosen: list[str] = []
     for name in candidates:
@@ -74,7 +88,7 @@ def plan_decision(brief: dict[str, Any], seed: int, pinned_arm: str | None = Non
     return Plan.model_validate(
         {
             "mode": "OBSERVE" if observe else "TRADE",
-            "explore_ratio": 0.0,  # the shadow research measures every arm; no trade explores
+            "explore_ratio": explore_ratio,
             "next_wakeup_secs": brief["timeframe_secs"]
             if in_play
             else wakeup_secs(vol_ratio, brief["timeframe_secs"]),

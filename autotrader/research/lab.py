@@ -45,9 +45,10 @@ from autotrader.schemas import Plan, Proposal, Strategy, significant, to_payload
 EXPOSURE_AFTER = {"BUY": 1.0, "SELL": 0.0}
 
 
-# The newest executed proposal of a scope: a BUY means its arm holds the open position.
+# The newest executed proposal of a scope: a BUY that was no probe means its arm holds the open
+# position (a probe's position is the smallest order, not the arm's).
 LAST_EXECUTED = (
-    select_columns(col(Experiment.arm), col(Experiment.action))
+    select_columns(col(Experiment.arm), col(Experiment.action), col(Experiment.explore))
     .where(col(Experiment.scope) == bindparam("scope"), col(Experiment.executed))
     .order_by(col(Experiment.entry_ts).desc())
     .limit(1)
@@ -151,7 +152,7 @@ class Lab:
         arms = list(ARM_PRESETS)
         current = estimates(cells, arms, regime)
         found = self._db.read(LAST_EXECUTED, scope=self._scope)
-        holding = str(found[0][0]) if found and found[0][1] == "BUY" else None
+        holding = str(found[0][0]) if found and found[0][1:] == ("BUY", False) else None
         chosen = choose(current, holding=holding, one_way_cost=float(self._one_way_cost))
         by_regime = {r: estimates(cells, arms, r) for r in REGIMES}
         return ResearchView(regime, current, by_regime, holding, chosen)
