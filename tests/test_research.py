@@ -75,7 +75,7 @@ def test_due_outcomes_are_measured_from_the_replay_feed_and_recorded_once(db: Da
         scope="s",
         trace_id="t",
         policy_id="breakout",
-        arm="breakout:short",
+        arm="breakout:20",
         params={"lookback": 20},
         hypothesis="h",
         confidence=0.6,
@@ -104,7 +104,7 @@ def test_due_outcomes_are_measured_from_the_replay_feed_and_recorded_once(db: Da
     row = sqlite3.connect(db.path).execute("SELECT exit_price, reward FROM experiments").fetchone()
     assert Decimal(row[0]) == exit_price
     assert row[1] == pytest.approx(float(exit_price / entry_price - 1) - 0.0015)
-    assert read_posteriors(db, "s", clock.now(), 86400.0)["breakout:short"].count == 1
+    assert read_posteriors(db, "s", clock.now(), 86400.0)["breakout:20"].count == 1
 
 
 # --- posteriors ---

@@ -120,7 +120,7 @@ def _straight(folder: Path, job: Job) -> Any:
 
 
 def test_a_failing_job_is_reported_and_the_others_finish(tmp_path: Path) -> None:
-    _, jobs = _plan(tmp_path, '["hold"]', "2025-09-20T02:00")
+    _, jobs = _plan(tmp_path, '["cash"]', "2025-09-20T02:00")
     broken = jobs[1]
     Path(broken.db_path).parent.mkdir(parents=True)
     Path(broken.db_path).write_bytes(b"not a database, and not ours to touch" * 100)
@@ -142,16 +142,16 @@ def test_regret_is_against_the_best_fixed_arm_of_the_same_window() -> None:
     jobs = [
         Job(f"j{i}", "w", "f", "p", "BTC/USDT", "5m", start, start + timedelta(hours=8), "base",
             (), 1, planner, f"/x/j{i}.db")
-        for i, planner in enumerate(["agent", "hold", "breakout:long"])
+        for i, planner in enumerate(["agent", "cash", "breakout:60"])
     ]  # fmt: skip
-    arms = {"first": {"hold": 3, "breakout:long": 1}, "last": {"breakout:long": 4}}
+    arms = {"first": {"cash": 3, "breakout:60": 1}, "last": {"breakout:60": 4}}
     summaries: dict[str, dict[str, Any]] = {
         "j0": {"return": -0.01, "arms_by_quarter": arms},
         "j1": {"return": 0.0},
         "j2": {"return": 0.02},
     }
     agent, hold, best = build_rows(jobs, summaries)
-    assert agent["best_arm"] == "breakout:long"
+    assert agent["best_arm"] == "breakout:60"
     assert agent["regret"] == pytest.approx(0.03) and hold["regret"] == pytest.approx(0.02)
     assert best["regret"] == 0
     assert (agent["best_arm_share_first_quarter"], agent["best_arm_share_last_quarter"]) == (
@@ -176,8 +176,8 @@ def test_the_sweep_report_has_a_table_per_window_a_winner_and_two_charts(tmp_pat
     start = datetime(2025, 9, 20, tzinfo=UTC)
     jobs, summaries = [], {}
     for i, (window, planner, seed, result) in enumerate(
-        [("w1", "agent", 1, 0.01), ("w1", "agent", 2, 0.03), ("w1", "hold", 1, 0.0),
-         ("w2", "agent", 1, -0.02), ("w2", "hold", 1, 0.0)]
+        [("w1", "agent", 1, 0.01), ("w1", "agent", 2, 0.03), ("w1", "cash", 1, 0.0),
+         ("w2", "agent", 1, -0.02), ("w2", "cash", 1, 0.0)]
     ):  # fmt: skip
         until = start + timedelta(hours=2)
         job = Job(f"j{i}", window, "f", "p", "BTC/USDT", "5m", start, until, "base", (), seed,

@@ -12,6 +12,7 @@ proposals' own experiments are still measured after their horizon (what was real
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -27,13 +28,14 @@ from autotrader.config import Settings
 from autotrader.db import AuditBuffer, Database
 from autotrader.db.models import Experiment
 from autotrader.exchange.base import MarketData
+from autotrader.exchange.feeds import price_of
 from autotrader.research.arms import ARM_PRESETS, arm_of
 from autotrader.research.choice import CASH, Estimate, choose, estimates
 from autotrader.research.evaluation import evaluate_week, evaluation_due, latest_evaluation
 from autotrader.research.outcomes import due_outcomes
-from autotrader.research.regime import REGIME_CANDLES, REGIMES, regime_of
-from autotrader.research.shadow import advance, candles_to_read
-from autotrader.research.shadow_store import Cells, ShadowUpdate, read_books, read_cells
+from autotrader.research.regime import POOLED, REGIME_CANDLES, REGIMES, regime_of
+from autotrader.research.shadow import Book, Position, advance, candles_to_read, position_reward
+from autotrader.research.shadow_store import Cells, ShadowUpdate, fold, read_books, read_cells
 from autotrader.research.store import (
     NewExperiment,
     apply_outcomes,
@@ -108,6 +110,30 @@ class ResearchView:
         }
 
 
+def with_open_positions(
+    cells: Cells, books: Iterable[Book], price: Decimal | None, one_way_cost: Decimal, now: datetime
+) -> Cells:
+    """The sums with every open shadow position counted as if it closed at `price`: a position
+    a crash leaves open (its rule waiting for an exit that does not come) weighs on its arm now,
+    not only once it closes."""
+    if price is None:
+        return cells
+    marked = [
+        Position(
+            b.arm,
+            b.entry_regime or POOLED,
+            b.entry_ts,
+            b.entry_price,
+            to_ms(now),
+            price,
+            position_reward(b.entry_price, price, one_way_cost),
+        )
+        for b in books
+        if b.long and b.entry_price is not None and b.entry_ts is not None
+    ]
+    return fold(cells, marked, now)[0] if marked else cells
+
+
 @dataclass(frozen=True)
 class Recorded:
     """What a cycle tried: the arm of the strategy its proposal followed, and whether that was
@@ -148,7 +174,13 @@ class Lab:
         settings = self._settings
         candles = self._market.ohlcv(settings.timeframe, REGIME_CANDLES)
         regime = regime_of([c.close for c in candles])
-        cells: Cells = read_cells(self._db, self._scope)
+        cells = with_open_positions(
+            read_cells(self._db, self._scope),
+            read_books(self._db, self._scope).values(),
+            price_of(candles[-1].close) if candles else None,
+            self._one_way_cost,
+            now,
+        )
         arms = list(ARM_PRESETS)
         current = estimates(cells, arms, regime)
         found = self._db.read(LAST_EXECUTED, scope=self._scope)
