@@ -102,9 +102,7 @@ def test_read_posteriors_cost_does_not_grow_with_stored_experiments(db: Database
     def measured(count: int, start: int) -> None:
         for n in range(start, start + count):
             write_experiment(db, _experiment(n))
-            outcome = MeasuredOutcome(
-                f"e{n}", "run1", "breakout:20", Decimal(1), 0.0, 0.001, 0.0
-            )
+            outcome = MeasuredOutcome(f"e{n}", "run1", "breakout:20", Decimal(1), 0.0, 0.001, 0.0)
             record_outcomes(db, [outcome], now=T0 + timedelta(hours=n), half_life_secs=DAY)
 
     measured(5, 0)

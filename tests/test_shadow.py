@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import sqlite3
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,13 +14,20 @@ from hypothesis import strategies as st
 from autotrader.exchange.candles import Candle, load_candles
 from autotrader.research.arms import ARM_PRESETS, arm_of
 from autotrader.research.choice import CASH, Estimate, choose, estimates
-from autotrader.research.posteriors import ArmStats
 from autotrader.research.regime import POOLED, SHOCK_THRESHOLD, regime_of, shock
 from autotrader.research.shadow import Book, Position, advance, position_reward
 from autotrader.research.shadow_store import DISCOUNT, POSITION_HALF_LIFE, fold
-from autotrader.schemas import Breakout, BreakoutParams, Hold, HoldParams, MaCrossover
-from autotrader.schemas import MaCrossoverParams
+from autotrader.schemas import (
+    Breakout,
+    BreakoutParams,
+    Hold,
+    HoldParams,
+    MaCrossover,
+    MaCrossoverParams,
+    Strategy,
+)
 from autotrader.tools.strategy import strategy_signal
+from tests.helpers import run_replay
 
 DATA = Path(__file__).parent / "data"
 STEP = 60_000
@@ -35,7 +43,7 @@ def _position(arm: str, regime: str, reward: float) -> Position:
     return Position(arm, regime, 0, Decimal(1), 1, Decimal(1), reward)
 
 
-ARMS = {
+ARMS: dict[str, Strategy] = {
     "ma": MaCrossover(policy_id="ma_crossover", params=MaCrossoverParams(fast=2, slow=4)),
     "breakout": Breakout(policy_id="breakout", params=BreakoutParams(lookback=5)),
 }
@@ -117,7 +125,7 @@ def test_evidence_halves_after_half_life_of_the_arms_own_positions() -> None:
     later = [_position("ma_crossover:5-20", "down-high", 0.0)] * POSITION_HALF_LIFE
     aged, _ = fold(cells, later, NOW)
     assert aged[("ma_crossover:5-20", "up-low")].weight == pytest.approx(0.5)
-    assert DISCOUNT**POSITION_HALF_LIFE == pytest.approx(0.5)
+    assert pytest.approx(0.5) == DISCOUNT**POSITION_HALF_LIFE
     other, _ = fold(cells, [_position("breakout:20", "up-low", 0.0)] * 50, NOW)
     assert other[("ma_crossover:5-20", "up-low")].weight == 1.0  # another arm's trades: no
 
@@ -179,3 +187,21 @@ def test_the_regime_is_a_trend_sign_and_a_volatility_tercile() -> None:
     assert regime_of(calm_then_wild).endswith("-high")  # type: ignore[union-attr]
     falling = list(reversed(rising))
     assert regime_of(falling).startswith("down-")  # type: ignore[union-attr]
+
+
+def test_a_replay_moves_every_arms_book_to_the_last_closed_candle(tmp_path: Path) -> None:
+    path = tmp_path / "shadow.db"
+    run_replay(path, hours=3, start=datetime(2025, 9, 20, tzinfo=UTC))
+    with sqlite3.connect(path) as raw:
+        last_cycle = raw.execute("SELECT max(cycle_ts) FROM cycles").fetchone()[0]
+        books = raw.execute("SELECT arm, last_candle_ts FROM shadow_books").fetchall()
+        positions = raw.execute("SELECT count(*), max(exit_ts) FROM shadow_positions").fetchone()
+    assert {arm for arm, _ in books} == set(ARM_PRESETS) - {CASH}
+    last = datetime.fromisoformat(last_cycle)
+    for _, seen in books:  # the newest candle closed by the last cycle, and none after it
+        assert (
+            last - timedelta(minutes=10)
+            < datetime.fromisoformat(seen)
+            <= last - timedelta(minutes=5)
+        )
+    assert positions[0] > 10 and datetime.fromisoformat(positions[1]) <= last  # the backfill

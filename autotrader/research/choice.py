@@ -69,8 +69,10 @@ def estimates(
 def choose(found: Mapping[str, Estimate], *, holding: str | None, one_way_cost: float) -> list[str]:
     """The arms for this cycle's plan, best first: the arm holding the open position while
     inside the band; else the arms with an edge, best estimate first; else cash."""
-    if holding in found and holding != CASH and found[holding].mean > -one_way_cost:
-        return [holding]
+    if holding is not None and holding != CASH:
+        kept = found.get(holding)
+        if kept is not None and kept.mean > -one_way_cost:
+            return [holding]
     ranked = sorted(
         (arm for arm, e in found.items() if arm != CASH and e.has_edge),
         key=lambda arm: (-found[arm].mean, arm),

@@ -12,7 +12,6 @@ proposals' own experiments are still measured after their horizon (what was real
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -33,9 +32,14 @@ from autotrader.research.arms import ARM_PRESETS, arm_of
 from autotrader.research.choice import CASH, Estimate, choose, estimates
 from autotrader.research.evaluation import evaluate_week, evaluation_due, latest_evaluation
 from autotrader.research.outcomes import due_outcomes
-from autotrader.research.regime import POOLED, REGIME_CANDLES, REGIMES, regime_of
-from autotrader.research.shadow import Book, Position, advance, candles_to_read, position_reward
-from autotrader.research.shadow_store import Cells, ShadowUpdate, fold, read_books, read_cells
+from autotrader.research.regime import REGIME_CANDLES, REGIMES, regime_of
+from autotrader.research.shadow import advance, candles_to_read
+from autotrader.research.shadow_store import (
+    ShadowUpdate,
+    read_books,
+    read_cells,
+    with_open_positions,
+)
 from autotrader.research.store import (
     NewExperiment,
     apply_outcomes,
@@ -97,8 +101,10 @@ class ResearchView:
         regimes = {
             regime: {
                 arm: _summary(e)
-                for arm, e in sorted(found.items(), key=lambda kv: -kv[1].mean)[:TOP_ARMS]
-                if arm != CASH
+                for arm, e in sorted(
+                    ((a, e) for a, e in found.items() if a != CASH and e.pooled > 0),
+                    key=lambda kv: -kv[1].mean,
+                )[:TOP_ARMS]
             }
             for regime, found in self.by_regime.items()
         }
@@ -108,30 +114,6 @@ class ResearchView:
             "picks": self.chosen,
             "regimes": {r: arms for r, arms in regimes.items() if arms},
         }
-
-
-def with_open_positions(
-    cells: Cells, books: Iterable[Book], price: Decimal | None, one_way_cost: Decimal, now: datetime
-) -> Cells:
-    """The sums with every open shadow position counted as if it closed at `price`: a position
-    a crash leaves open (its rule waiting for an exit that does not come) weighs on its arm now,
-    not only once it closes."""
-    if price is None:
-        return cells
-    marked = [
-        Position(
-            b.arm,
-            b.entry_regime or POOLED,
-            b.entry_ts,
-            b.entry_price,
-            to_ms(now),
-            price,
-            position_reward(b.entry_price, price, one_way_cost),
-        )
-        for b in books
-        if b.long and b.entry_price is not None and b.entry_ts is not None
-    ]
-    return fold(cells, marked, now)[0] if marked else cells
 
 
 @dataclass(frozen=True)

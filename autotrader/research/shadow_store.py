@@ -1,5 +1,6 @@
 """The shadow research's tables: each arm's book, its closed positions, and the discounted
-reward sums per (arm, regime) that the posteriors are read from.
+reward sums per (arm, regime) that the posteriors are read from (open positions counted at
+the latest close when read, `with_open_positions`).
 
 Evidence is discounted in the arm's own positions, not in wall hours: each new position of an
 arm multiplies what that arm knew before by 2 ** (-1 / POSITION_HALF_LIFE), in the position's
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import Connection, bindparam
 from sqlalchemy import select as select_columns
@@ -22,7 +24,7 @@ from autotrader.db import Database, Sink
 from autotrader.db.models import RegimeAggregate, ShadowBook, ShadowPosition
 from autotrader.research.posteriors import ArmStats
 from autotrader.research.regime import POOLED
-from autotrader.research.shadow import Book, Position
+from autotrader.research.shadow import Book, Position, position_reward
 
 POSITION_HALF_LIFE = 30  # an arm's positions after which its older evidence counts half
 DISCOUNT = 2.0 ** (-1.0 / POSITION_HALF_LIFE)
@@ -125,6 +127,30 @@ def discounted(stats: ArmStats) -> ArmStats:
         total=stats.total * DISCOUNT,
         total_sq=stats.total_sq * DISCOUNT,
     )
+
+
+def with_open_positions(
+    cells: Cells, books: Iterable[Book], price: Decimal | None, one_way_cost: Decimal, now: datetime
+) -> Cells:
+    """The sums with every open shadow position counted as if it closed at `price`: a position
+    a crash leaves open (its rule waiting for an exit that does not come) weighs on its arm now,
+    not only once it closes."""
+    if price is None:
+        return cells
+    marked = [
+        Position(
+            b.arm,
+            b.entry_regime or POOLED,
+            b.entry_ts,
+            b.entry_price,
+            to_ms(now),
+            price,
+            position_reward(b.entry_price, price, one_way_cost),
+        )
+        for b in books
+        if b.long and b.entry_price is not None and b.entry_ts is not None
+    ]
+    return fold(cells, marked, now)[0] if marked else cells
 
 
 @dataclass(frozen=True)
