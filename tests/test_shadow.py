@@ -69,19 +69,24 @@ def test_shadow_outcomes_never_read_a_candle_closing_after_now(
     assert all(b.seen is None or b.seen + STEP <= now_ms for b in with_future.values())
 
 
+def _walk(arm: str, closes: list[float], window: int) -> tuple[dict[str, Book], list[Position]]:
+    """One arm's book over all of `closes`, every candle closed."""
+    return advance(
+        {},
+        {arm: ARMS[arm]},
+        _candles(closes),
+        now_ms=len(closes) * STEP,
+        step_ms=STEP,
+        window=window,
+        one_way_cost=COST,
+    )
+
+
 def test_a_position_earns_entry_to_exit_net_of_both_sides_costs() -> None:
     # Breakout over 5 candles: 12 breaks the high of 10 (LONG at 12), 11 stays inside the range
     # (KEEP), 8 breaks the low (FLAT at 8); then 13 breaks out again (LONG), 7 exits at 7.
     closes = [10.0] * 5 + [12.0, 11.0, 8.0, 13.0, 7.0]
-    books, positions = advance(
-        {},
-        {"breakout": ARMS["breakout"]},
-        _candles(closes),
-        now_ms=len(closes) * STEP,
-        step_ms=STEP,
-        window=6,
-        one_way_cost=COST,
-    )
+    books, positions = _walk("breakout", closes, window=6)
     assert [(p.entry_price, p.exit_price) for p in positions] == [
         (Decimal(12), Decimal(8)),
         (Decimal(13), Decimal(7)),
@@ -96,15 +101,7 @@ def test_a_position_earns_entry_to_exit_net_of_both_sides_costs() -> None:
 def test_a_stance_that_leaves_the_book_unchanged_is_no_experiment() -> None:
     # MA 2/4 stays LONG all the way up: one position is entered and none closed.
     closes = [float(10 + i) for i in range(12)]
-    books, positions = advance(
-        {},
-        {"ma": ARMS["ma"]},
-        _candles(closes),
-        now_ms=len(closes) * STEP,
-        step_ms=STEP,
-        window=5,
-        one_way_cost=COST,
-    )
+    books, positions = _walk("ma", closes, window=5)
     assert positions == [] and books["ma"].long and books["ma"].entry_price == Decimal(14)
 
 
