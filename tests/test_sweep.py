@@ -25,6 +25,7 @@ from autotrader.sweep.report import write_sweep_report
 from autotrader.sweep.results import build_rows, read_rows, write_rows
 from autotrader.sweep.run import execute
 from autotrader.sweep.spec import load_spec
+from autotrader.sweep.walkforward import QUARTERS, targets, window_results
 from tests.conftest import REPO_ROOT, clean_env
 
 SPEC = """
@@ -208,3 +209,28 @@ def test_a_sweep_only_replays_whatever_mode_the_environment_holds(
     _, jobs = _plan(tmp_path, "[]", "2025-09-20T02:00")
     settings = job_settings(jobs[0])
     assert (settings.mode, settings.resolved_feed) == ("paper", "replay")
+
+
+def test_the_walkforward_table_takes_regret_at_each_quarter_of_the_window(tmp_path: Path) -> None:
+    start = datetime(2025, 9, 20, tzinfo=UTC)
+    jobs = [
+        Job(f"j{i}", "w", "f", "p", "BTC/USDT", "5m", start, start + timedelta(days=30), "base",
+            (), 1, planner, str(tmp_path / "jobs" / f"j{i}.db"))
+        for i, planner in enumerate(["agent", "cash", "breakout:60"])
+    ]  # fmt: skip
+    curves = {"j0": [0.0, 0.01, 0.01, 0.025], "j1": [0.0] * 4, "j2": [0.01, 0.03, 0.04, 0.05]}
+    summaries: dict[str, dict[str, Any]] = {
+        job: {"return": curve[-1], "buy_hold": 0.1, "exposure_matched_buy_hold": 0.01,
+              "max_drawdown": 0.01, "fees": 3.0}
+        for job, curve in curves.items()
+    }  # fmt: skip
+    (tmp_path / "jobs").mkdir()
+    for job, curve in curves.items():
+        points = [[f"2025-09-2{i}T00:00:00+00:00", v] for i, v in enumerate(curve)]
+        (tmp_path / "jobs" / f"{job}.json").write_text(json.dumps({"curve": points}))
+    write_rows(tmp_path / "sweep.csv", build_rows(jobs, summaries))
+    (result,) = window_results(tmp_path)
+    assert result["best_arm"] == "breakout:60" and result["median_arm"] == pytest.approx(0.025)
+    assert [result["regret"][q] for q in QUARTERS] == pytest.approx([0.01, 0.02, 0.03, 0.025])
+    assert result["fees_per_30d"] == pytest.approx(3.0 / 1000)  # no database: 1000 USDT assumed
+    assert "regret at 100% <= 1.5 x regret at 50% (or none): 1 of 1" in "\n".join(targets([result]))

@@ -22,7 +22,7 @@ from autotrader.research.regime import POOLED
 CASH = "cash"
 SHRINK = 5.0  # positions' worth of weight the pooled mean carries inside a regime cell
 MIN_POSITIONS = 3  # an arm's pooled positions before its estimate may be trusted with money
-EDGE_Z = 0.5  # an edge: estimate above zero by half its sd (about 70% sure of a positive mean)
+EDGE_Z = 1.0  # an edge: estimate above zero by one sd (about 84% sure of a positive mean)
 
 
 @dataclass(frozen=True)

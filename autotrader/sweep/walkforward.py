@@ -196,13 +196,39 @@ def targets(results: Sequence[dict[str, Any]]) -> list[str]:
     ]
 
 
+def markdown(results: Sequence[dict[str, Any]]) -> str:
+    """The table as Markdown, for the README."""
+    lines = [
+        "| window | agent | exp.-matched B&H | B&H | median arm | best arm | regret 25/50/75/100% "
+        "| fees, USDT (per 30 d) | max DD (B&H) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        regret = " / ".join(_pct(r["regret"][q]) for q in QUARTERS)
+        lines.append(
+            f"| {r['window']} | {_pct(r['agent'])} | {_pct(r['exposure_matched'])} | "
+            f"{_pct(r['buy_hold'])} | {_pct(r['median_arm'])} | {r['best_arm']} "
+            f"{_pct(r['best_arm_return'])} | {regret} | {r['fees']:.2f} ({r['fees_per_30d']:.2%}) "
+            f"| {r['max_drawdown']:.2%} ({_dd(r['buy_hold_max_drawdown'])}) |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str]) -> None:
+    as_markdown = "--markdown" in argv
+    argv = [a for a in argv if a != "--markdown"]
     if len(argv) != 1 or not (Path(argv[0]) / RESULTS_FILE).is_file():
-        raise SystemExit("usage: python -m autotrader.sweep.walkforward SWEEP_DIR (with sweep.csv)")
+        raise SystemExit(
+            "usage: python -m autotrader.sweep.walkforward SWEEP_DIR [--markdown] "
+            "(a sweep's output folder, with sweep.csv)"
+        )
     folder = Path(argv[0])
     console = Console(width=200)
     results = window_results(folder)
-    console.print(walkforward_table(results, f"walk-forward: {folder}"))
+    if as_markdown:
+        print(markdown(results))
+    else:
+        console.print(walkforward_table(results, f"walk-forward: {folder}"))
     for line in targets(results):
         console.print(Text(line))
 
