@@ -4,11 +4,12 @@ It reads only what an LLM would read (its input items and tool outputs) and answ
 wire shapes (function calls, handoff calls, a final JSON message). It is the baseline an LLM
 must beat:
 - Planner: reads every arm's expected net reward per position in the current regime (the
-  shadow research: all arms measured on closed candles, so it needs no exploring trades) and
-  plays the best arm with an edge over its round-trip cost, else cash; the arm holding the open
-  position keeps it inside a no-trade band. OBSERVE on a shock (a candle of more than
-  SHOCK_THRESHOLD recent volatilities) or missing data; it wakes every candle while an arm is in
-  play, else by the volatility regime.
+  shadow research: all arms measured on closed candles, without trading them) and plays the
+  best arm with an edge over its round-trip cost, else cash; the arm holding the open position
+  keeps it inside a no-trade band. When flat it probes with chance PROBE_RATIO: arms by Thompson
+  draw, at the smallest valid order (fills and costs, not signals). OBSERVE on a shock (a
+  candle of more than SHOCK_THRESHOLD recent volatilities) or missing data; it wakes every
+  candle while an arm is in play, else by the volatility regime.
 - Trader: calls get_ohlcv and compute_indicators at once, then follows the primary strategy's
   stance toward a target position (ORDER_FRACTION of equity, less when volatility runs above
   VOL_TARGET_DAILY; capped in real mode).

@@ -17,7 +17,7 @@ measured on every arm each candle without trading it. research: the regime (tren
 volatility tercile), holding (the arm whose position is open), picks (the arms this evidence \
 favours, cash when none beats its costs), and each regime's top arms.
 - strategies: 1 to 3 arms {policy_id, params}, best first; keep holding first while its mean \
-is above -one_way_cost; else an arm whose mean beats half its sd, else cash (policy hold).
+is above -one_way_cost; else an arm whose mean beats its sd, else cash (policy hold).
 - explore_ratio: the chance of a probe when flat, a plan whose first arm is not a pick: the \
 Trader then buys only the smallest valid quantity, to learn fills and costs.
 - mode: OBSERVE if regime.shock is above 6 (a candle moved six recent volatilities) or data \
