@@ -196,7 +196,7 @@ def test_the_sweep_report_has_a_table_per_window_a_winner_and_two_charts(tmp_pat
     text = (tmp_path / "out.txt").read_text()
     assert text.count("(buy & hold +5.00%)") == 2  # one table per window
     assert "+2.00%" in text and "+1.00% .. +3.00%" in text  # median and spread of 2 seeds
-    assert "agent (base)" in text and "hold (base)" in text  # w1's and w2's winners
+    assert "agent (base)" in text and "cash (base)" in text  # w1's and w2's winners
     assert (out / "returns.png").stat().st_size > 10_000
     assert (out / "regret.png").stat().st_size > 10_000
 
