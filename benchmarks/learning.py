@@ -7,8 +7,9 @@ of real candles and seed for
 - buy & hold.
 
 Prints each one's return, Sharpe, drawdown, trades and fees, the agent's cumulative regret
-against the best fixed arm in hindsight, day by day, and how its choice of arms shifted from the
-first quarter of the month to the last.
+against the best fixed arm in hindsight, day by day, how its choice of arms shifted from the
+first quarter of the month to the last, and the walk-forward table (autotrader/sweep/
+walkforward.py) with the issue's targets.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from autotrader.research.arms import ARM_PRESETS
 from autotrader.sweep.backends import ProcessPool
@@ -28,6 +30,7 @@ from autotrader.sweep.plan import AGENT, REPO_ROOT, data_dir, plan_jobs
 from autotrader.sweep.results import Row
 from autotrader.sweep.run import execute
 from autotrader.sweep.spec import load_spec
+from autotrader.sweep.walkforward import targets, walkforward_table, window_results
 
 SPEC = REPO_ROOT / "sweeps" / "learning.toml"
 
@@ -50,6 +53,7 @@ def main() -> None:
         summaries: dict[str, dict[str, Any]] = {
             job.job_id: json.loads(job.result_path.read_text()) for job in jobs
         }
+        walkforward = window_results(out)  # reads the jobs' databases: before they go
     failed = [row for row in outcome.rows if row["status"] != "done"]
     if failed:
         raise SystemExit(f"learning bench: {len(failed)} job(s) failed: {failed[0]['error']}")
@@ -113,6 +117,9 @@ def main() -> None:
         f"({_label(best)}) is {agent['regret']:+.2%}; exposure-matched buy & hold "
         f"{agent['exposure_matched_buy_hold']:+.2%} (mean exposure {agent['mean_exposure']:.0%})."
     )
+    console.print(walkforward_table(walkforward, "the walk-forward table of this window"))
+    for line in targets(walkforward):
+        console.print(Text(line))
     sys.stdout.flush()
 
 

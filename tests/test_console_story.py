@@ -85,7 +85,7 @@ def _one_cycle_db(tmp_path: Path, reason: str) -> tuple[Database, Cycle]:
         wall_ts=now,
         status="OK",
         plan_mode="TRADE",
-        arm="hold",
+        arm="cash",
         explore=False,
         action="HOLD",
         verdict="APPROVE",
@@ -152,7 +152,7 @@ def test_a_finished_replay_shows_the_whole_span() -> None:
 
 
 def test_debug_adds_each_agents_decision_and_the_tool_calls(tmp_path: Path) -> None:
-    _, out = run_replay(tmp_path / "debug.db", hours=1, start=DAY, log_level="DEBUG")
+    _, out = run_replay(tmp_path / "debug.db", hours=2, start=DAY, log_level="DEBUG")
     assert "planner (offline-planner):" in out and "judge (offline-judge):" in out
     assert "tool get_ohlcv" in out and "tool compute_indicators" in out
 

@@ -339,3 +339,21 @@ def test_a_file_that_is_not_a_database_is_refused_untouched(tmp_path: Path) -> N
     with pytest.raises(ConfigError, match="is not an SQLite database"):
         Database.open(path)
     assert _digest(path) == before
+
+
+def test_v8_names_the_arms_by_what_they_do_keeping_their_evidence(tmp_path: Path) -> None:
+    path = tmp_path / "v7.db"
+    Database.open(path, target_version=7).close()
+    with sqlite3.connect(path) as raw:
+        for arm, policy in (("hold", "hold"), ("breakout:long", "breakout")):
+            raw.execute(
+                "INSERT INTO posteriors VALUES ('run1', ?, ?, 3.0, 0.01, 0.001, 3, "
+                "'2025-09-06T00:00:00.000+00:00')",
+                (arm, policy),
+            )
+    Database.open(path).close()
+    with sqlite3.connect(path) as raw:
+        rows = raw.execute("SELECT arm, policy_id, count FROM posteriors ORDER BY arm").fetchall()
+        tables = {name for (name,) in raw.execute("SELECT name FROM sqlite_master")}
+    assert rows == [("breakout:60", "breakout", 3), ("cash", "hold", 3)]
+    assert {"shadow_books", "shadow_positions", "regime_posteriors"} <= tables

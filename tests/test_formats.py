@@ -39,8 +39,8 @@ def test_every_arm_is_named_by_what_it_does_not_by_its_key() -> None:
     for arm in ARM_PRESETS:
         assert arm_label(arm) != arm and (":" not in arm or arm not in arm_label(arm))
         assert len(arm_short(arm)) <= 9
-    assert arm_label("breakout:short") == "breakout above the 20-candle high (long only)"
-    assert arm_label("rsi_mean_reversion:wide").startswith("RSI(14) mean reversion: buy below 20")
+    assert arm_label("breakout:20") == "breakout above the 20-candle high (long only)"
+    assert arm_label("rsi_mean_reversion:20-80").startswith("RSI(14) mean reversion: buy below 20")
 
 
 def test_an_arm_without_a_preset_is_shown_by_its_key() -> None:

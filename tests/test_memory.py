@@ -25,7 +25,7 @@ T0 = datetime(2025, 9, 6, tzinfo=UTC)
 DAY = 86_400.0
 
 
-def _experiment(n: int, arm: str = "breakout:short") -> NewExperiment:
+def _experiment(n: int, arm: str = "breakout:20") -> NewExperiment:
     at = T0 + timedelta(minutes=5 * n)
     return NewExperiment(
         id=f"e{n}",
@@ -53,7 +53,7 @@ def test_write_experiment_stores_it_open_and_notes_it_in_memory(db: Database) ->
     assert (due.id, due.action, due.entry_price) == ("e1", "BUY", Decimal("110000"))
     noted = recall(db, "experiment:e1")
     assert noted is not None
-    assert noted["arm"] == "breakout:short" and noted["qty"] == "0.001"
+    assert noted["arm"] == "breakout:20" and noted["qty"] == "0.001"
 
 
 def test_an_experiment_is_not_due_before_its_horizon(db: Database) -> None:
@@ -65,11 +65,11 @@ def test_record_outcome_counts_each_experiment_once(db: Database) -> None:
     write_experiment(db, _experiment(1))
     now = T0 + timedelta(minutes=20)
     outcome = MeasuredOutcome(
-        "e1", "run1", "breakout:short", Decimal("110110"), 0.001, 0.0008, -0.0002
+        "e1", "run1", "breakout:20", Decimal("110110"), 0.001, 0.0008, -0.0002
     )
     assert record_outcomes(db, [outcome], now=now, half_life_secs=DAY) == 1
     assert record_outcomes(db, [outcome], now=now, half_life_secs=DAY) == 0
-    posterior = read_posteriors(db, "run1", now, DAY)["breakout:short"]
+    posterior = read_posteriors(db, "run1", now, DAY)["breakout:20"]
     assert posterior.count == 1
     assert posterior.weight == 1.0
 
@@ -102,9 +102,7 @@ def test_read_posteriors_cost_does_not_grow_with_stored_experiments(db: Database
     def measured(count: int, start: int) -> None:
         for n in range(start, start + count):
             write_experiment(db, _experiment(n))
-            outcome = MeasuredOutcome(
-                f"e{n}", "run1", "breakout:short", Decimal(1), 0.0, 0.001, 0.0
-            )
+            outcome = MeasuredOutcome(f"e{n}", "run1", "breakout:20", Decimal(1), 0.0, 0.001, 0.0)
             record_outcomes(db, [outcome], now=T0 + timedelta(hours=n), half_life_secs=DAY)
 
     measured(5, 0)

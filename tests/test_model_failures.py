@@ -101,7 +101,7 @@ async def test_each_model_call_is_measured(db: Database) -> None:
     with loopback_llm() as server:
         rig = harness(
             db,
-            index=915,
+            index=914,
             model_provider="openai-compatible",
             openai_base_url=server.base_url,
             openai_api_key="local",

@@ -158,7 +158,7 @@ async def test_openai_compatible_provider_runs_a_whole_cycle_over_http(db: Datab
     with loopback_llm() as server:
         rig = harness(
             db,
-            index=915,
+            index=914,
             model_provider="openai-compatible",
             openai_base_url=server.base_url,
             openai_api_key="local-dummy-key",
@@ -185,14 +185,14 @@ async def test_the_compatible_provider_decides_exactly_as_the_offline_one(
     with loopback_llm() as server:
         remote = harness(
             db,
-            index=915,
+            index=914,
             model_provider="openai-compatible",
             openai_base_url=server.base_url,
             openai_api_key="local-dummy-key",
         )
         await remote.cycle()
     offline_db = Database.open(tmp_path / "offline.db")
-    await harness(offline_db, index=915).cycle()
+    await harness(offline_db, index=914).cycle()
     assert [r.payload_json for r in decisions(db)] == [
         r.payload_json for r in decisions(offline_db)
     ]

@@ -3,7 +3,6 @@ explore_ratio, discounting, and the evaluation report."""
 
 from __future__ import annotations
 
-import random
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -14,14 +13,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from autotrader.agents.offline import choose_arms, explore_ratio_for
 from autotrader.clock import SimulatedClock, from_ms
 from autotrader.config import load_settings
 from autotrader.db import Database
 from autotrader.exchange.candles import load_candles
 from autotrader.exchange.feeds import ReplayFeed
 from autotrader.research.outcomes import due_outcomes, exit_candle, outcome_of
-from autotrader.research.posteriors import PRIOR_BETA, ArmStats, Posterior, posterior
+from autotrader.research.posteriors import PRIOR_BETA, ArmStats, posterior
 from autotrader.research.report import write_report
 from autotrader.research.store import (
     MeasuredOutcome,
@@ -40,13 +38,13 @@ DATA = Path(__file__).parent / "data"
 def experiment_at(
     id_: str, entry: datetime, horizon: timedelta, price: Decimal | float
 ) -> NewExperiment:
-    """A long experiment on breakout:short entered at `entry`."""
+    """A long experiment on breakout:20 entered at `entry`."""
     return NewExperiment(
         id=id_,
         scope="s",
         trace_id="t",
         policy_id="breakout",
-        arm="breakout:short",
+        arm="breakout:20",
         params={"lookback": 20},
         hypothesis="h",
         confidence=0.6,
@@ -129,7 +127,7 @@ def test_due_outcomes_are_measured_from_the_replay_feed_and_recorded_once(db: Da
     row = sqlite3.connect(db.path).execute("SELECT exit_price, reward FROM experiments").fetchone()
     assert Decimal(row[0]) == exit_price
     assert row[1] == pytest.approx(float(exit_price / entry_price - 1) - 0.0015)
-    assert read_posteriors(db, "s", clock.now(), 86400.0)["breakout:short"].count == 1
+    assert read_posteriors(db, "s", clock.now(), 86400.0)["breakout:20"].count == 1
 
 
 @pytest.mark.parametrize(
@@ -257,41 +255,6 @@ def test_discounting_lets_the_posterior_follow_a_regime_change() -> None:
         return posterior(stats).mean
 
     assert after_change(half_life=6 * 3600) < 0 < after_change(half_life=1e9)
-
-
-# --- exploration ---
-
-
-def _posteriors() -> dict[str, Posterior]:
-    best = posterior(ArmStats(weight=500, total=0.5, total_sq=0.01, count=500))
-    weak = posterior(ArmStats(weight=5, total=-0.001, total_sq=1e-5, count=5))
-    return {"best": best, **{f"weak{i}": weak for i in range(5)}}
-
-
-def test_thompson_exploration_happens_at_the_explore_ratio() -> None:
-    rng = random.Random(12345)
-    trials, ratio = 5000, 0.3
-    explored = sum(choose_arms(_posteriors(), ratio, rng)[1] for _ in range(trials))
-    sigma = (ratio * (1 - ratio) / trials) ** 0.5
-    assert abs(explored / trials - ratio) < 4 * sigma
-
-
-def test_exploiting_always_takes_the_best_posterior_mean() -> None:
-    rng = random.Random(7)
-    assert {choose_arms(_posteriors(), 0.0, rng)[0][0] for _ in range(200)} == {"best"}
-
-
-def test_exploring_samples_uncertain_arms() -> None:
-    rng = random.Random(7)
-    picks = [choose_arms(_posteriors(), 1.0, rng)[0][0] for _ in range(500)]
-    assert len(set(picks)) > 3  # Thompson draws reach the uncertain arms too
-
-
-def test_explore_ratio_shrinks_as_evidence_grows() -> None:
-    ratios = [explore_ratio_for(evidence) for evidence in (0, 50, 200, 1000, 100_000)]
-    assert ratios[0] == 0.5
-    assert ratios == sorted(ratios, reverse=True)
-    assert ratios[-1] == 0.05
 
 
 def test_replay_scopes_keep_runs_from_learning_from_each_other(tmp_path: Path) -> None:

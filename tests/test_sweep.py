@@ -25,6 +25,7 @@ from autotrader.sweep.report import write_sweep_report
 from autotrader.sweep.results import build_rows, read_rows, write_rows
 from autotrader.sweep.run import execute
 from autotrader.sweep.spec import load_spec
+from autotrader.sweep.walkforward import QUARTERS, targets, window_results
 from tests.conftest import REPO_ROOT, clean_env
 
 SPEC = """
@@ -120,7 +121,7 @@ def _straight(folder: Path, job: Job) -> Any:
 
 
 def test_a_failing_job_is_reported_and_the_others_finish(tmp_path: Path) -> None:
-    _, jobs = _plan(tmp_path, '["hold"]', "2025-09-20T02:00")
+    _, jobs = _plan(tmp_path, '["cash"]', "2025-09-20T02:00")
     broken = jobs[1]
     Path(broken.db_path).parent.mkdir(parents=True)
     Path(broken.db_path).write_bytes(b"not a database, and not ours to touch" * 100)
@@ -142,16 +143,16 @@ def test_regret_is_against_the_best_fixed_arm_of_the_same_window() -> None:
     jobs = [
         Job(f"j{i}", "w", "f", "p", "BTC/USDT", "5m", start, start + timedelta(hours=8), "base",
             (), 1, planner, f"/x/j{i}.db")
-        for i, planner in enumerate(["agent", "hold", "breakout:long"])
+        for i, planner in enumerate(["agent", "cash", "breakout:60"])
     ]  # fmt: skip
-    arms = {"first": {"hold": 3, "breakout:long": 1}, "last": {"breakout:long": 4}}
+    arms = {"first": {"cash": 3, "breakout:60": 1}, "last": {"breakout:60": 4}}
     summaries: dict[str, dict[str, Any]] = {
         "j0": {"return": -0.01, "arms_by_quarter": arms},
         "j1": {"return": 0.0},
         "j2": {"return": 0.02},
     }
     agent, hold, best = build_rows(jobs, summaries)
-    assert agent["best_arm"] == "breakout:long"
+    assert agent["best_arm"] == "breakout:60"
     assert agent["regret"] == pytest.approx(0.03) and hold["regret"] == pytest.approx(0.02)
     assert best["regret"] == 0
     assert (agent["best_arm_share_first_quarter"], agent["best_arm_share_last_quarter"]) == (
@@ -176,8 +177,8 @@ def test_the_sweep_report_has_a_table_per_window_a_winner_and_two_charts(tmp_pat
     start = datetime(2025, 9, 20, tzinfo=UTC)
     jobs, summaries = [], {}
     for i, (window, planner, seed, result) in enumerate(
-        [("w1", "agent", 1, 0.01), ("w1", "agent", 2, 0.03), ("w1", "hold", 1, 0.0),
-         ("w2", "agent", 1, -0.02), ("w2", "hold", 1, 0.0)]
+        [("w1", "agent", 1, 0.01), ("w1", "agent", 2, 0.03), ("w1", "cash", 1, 0.0),
+         ("w2", "agent", 1, -0.02), ("w2", "cash", 1, 0.0)]
     ):  # fmt: skip
         until = start + timedelta(hours=2)
         job = Job(f"j{i}", window, "f", "p", "BTC/USDT", "5m", start, until, "base", (), seed,
@@ -195,7 +196,7 @@ def test_the_sweep_report_has_a_table_per_window_a_winner_and_two_charts(tmp_pat
     text = (tmp_path / "out.txt").read_text()
     assert text.count("(buy & hold +5.00%)") == 2  # one table per window
     assert "+2.00%" in text and "+1.00% .. +3.00%" in text  # median and spread of 2 seeds
-    assert "agent (base)" in text and "hold (base)" in text  # w1's and w2's winners
+    assert "agent (base)" in text and "cash (base)" in text  # w1's and w2's winners
     assert (out / "returns.png").stat().st_size > 10_000
     assert (out / "regret.png").stat().st_size > 10_000
 
@@ -208,3 +209,28 @@ def test_a_sweep_only_replays_whatever_mode_the_environment_holds(
     _, jobs = _plan(tmp_path, "[]", "2025-09-20T02:00")
     settings = job_settings(jobs[0])
     assert (settings.mode, settings.resolved_feed) == ("paper", "replay")
+
+
+def test_the_walkforward_table_takes_regret_at_each_quarter_of_the_window(tmp_path: Path) -> None:
+    start = datetime(2025, 9, 20, tzinfo=UTC)
+    jobs = [
+        Job(f"j{i}", "w", "f", "p", "BTC/USDT", "5m", start, start + timedelta(days=30), "base",
+            (), 1, planner, str(tmp_path / "jobs" / f"j{i}.db"))
+        for i, planner in enumerate(["agent", "cash", "breakout:60"])
+    ]  # fmt: skip
+    curves = {"j0": [0.0, 0.01, 0.01, 0.025], "j1": [0.0] * 4, "j2": [0.01, 0.03, 0.04, 0.05]}
+    summaries: dict[str, dict[str, Any]] = {
+        job: {"return": curve[-1], "buy_hold": 0.1, "exposure_matched_buy_hold": 0.01,
+              "max_drawdown": 0.01, "fees": 3.0}
+        for job, curve in curves.items()
+    }  # fmt: skip
+    (tmp_path / "jobs").mkdir()
+    for job, curve in curves.items():
+        points = [[f"2025-09-2{i}T00:00:00+00:00", v] for i, v in enumerate(curve)]
+        (tmp_path / "jobs" / f"{job}.json").write_text(json.dumps({"curve": points}))
+    write_rows(tmp_path / "sweep.csv", build_rows(jobs, summaries))
+    (result,) = window_results(tmp_path)
+    assert result["best_arm"] == "breakout:60" and result["median_arm"] == pytest.approx(0.025)
+    assert [result["regret"][q] for q in QUARTERS] == pytest.approx([0.01, 0.02, 0.03, 0.025])
+    assert result["fees_per_30d"] == pytest.approx(3.0 / 1000)  # no database: 1000 USDT assumed
+    assert "regret at 100% <= 1.5 x regret at 50% (or none): 1 of 1" in "\n".join(targets([result]))

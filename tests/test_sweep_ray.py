@@ -19,7 +19,7 @@ pytest.importorskip(
 
 
 def test_a_two_job_sweep_on_local_ray_gives_the_same_numbers(tmp_path: Path) -> None:
-    spec, jobs = _plan(tmp_path, '["breakout:long"]', "2025-09-20T04:00")
+    spec, jobs = _plan(tmp_path, '["breakout:60"]', "2025-09-20T04:00")
     jobs = [job for job in jobs if job.seed == 1]  # the agent (seed 1) and the fixed arm
     spec.write_text(spec.read_text().replace("seeds = [1, 2]", "seeds = [1]"))
     env = clean_env()

@@ -1,11 +1,13 @@
 """What each agent is given: the Planner's brief (regime features of the latest closed candles,
-the arms' posteriors, the account, the latest weekly evaluation) and the handoff filters that
-replace the Trader's and the Judge's input with one JSON message (the plan or proposal, and the
-context that agent needs)."""
+the arms' expected net rewards in the current regime and the research state by regime, the
+account, the latest weekly evaluation) and the handoff filters that replace the Trader's and the
+Judge's input with one JSON message (the plan or proposal, and the context that agent needs:
+the Trader's sizing follows the volatility target, or the smallest order on a probe)."""
 
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from agents import HandoffInputData
@@ -13,20 +15,27 @@ from agents import HandoffInputData
 from autotrader.cycle import CycleContext
 from autotrader.db.types import decimal_to_text
 from autotrader.exchange.base import MarketData
+from autotrader.research.arms import arm_of
+from autotrader.research.regime import shock
+from autotrader.research.sizing import position_fraction
 from autotrader.schemas import SAFE_PLAN, SAFE_PROPOSAL, compact, to_payload
 from autotrader.tools.portfolio import account_view, sizing_view
 from autotrader.tools.strategy import compute_indicators, finite, volatility
 
 REGIME_CANDLES = 100
+VOL_CANDLES = 20  # the volatility the position size is scaled by
 RECENT_CANDLES = 3  # what the Trader's get_ohlcv shows; the indicators read ohlcv_limit candles
 # What the Planner is told of the regime and the account (the rest is the Trader's).
-REGIME_FIELDS = ("close", "rsi_14", "trend", "volatility_20", "volume_ratio", "vol_ratio")
+REGIME_FIELDS = (
+    "close", "rsi_14", "trend", "volatility_20", "volume_ratio", "vol_ratio", "shock",
+)  # fmt: skip
 ACCOUNT_FIELDS = ("equity", "position_value", "base_held", "quote_free")  # also the Trader's
 
 
 def regime_features(market: MarketData, timeframe: str) -> dict[str, Any]:
     """A few indicators of the latest closed candles, with vol_ratio: short-term (20) over
-    long-term (99 candles) volatility."""
+    long-term (99 candles) volatility, and shock: the largest move of the last 3 candles in
+    units of the last 99 candles' volatility (research/regime.py)."""
     candles = market.ohlcv(timeframe, REGIME_CANDLES)
     features: dict[str, Any] = compute_indicators([list(c) for c in candles])
     long_term = volatility([c.close for c in candles], REGIME_CANDLES - 1)
@@ -34,6 +43,7 @@ def regime_features(market: MarketData, timeframe: str) -> dict[str, Any]:
     features["vol_ratio"] = (
         finite(short_term / long_term) if short_term is not None and long_term else None
     )
+    features["shock"] = shock([c.close for c in candles])
     regime: dict[str, Any] = compact({name: features[name] for name in REGIME_FIELDS}, 6)
     return regime
 
@@ -48,6 +58,8 @@ def planner_brief(cycle: CycleContext, weekly_evaluation: Any | None) -> dict[st
         "mode": settings.mode,
         "regime": regime_features(deps.venue.market, settings.timeframe),
         "arms": cycle.research.arms(),
+        "research": cycle.research.state()
+        | {"one_way_cost": float(settings.fee_rate + settings.slippage)},
         "account": _fields(account),
         "weekly_evaluation": weekly_view(weekly_evaluation),
     }
@@ -89,26 +101,49 @@ def _cycle(data: HandoffInputData) -> CycleContext:
     return cycle
 
 
+def is_probe(cycle: CycleContext) -> bool:
+    """Whether this cycle explores: a plan that may explore (explore_ratio above 0) whose first
+    arm is not the research's pick. A probe trades the smallest valid quantity: it learns the
+    fills and costs the shadow research cannot, never the arm's signal."""
+    plan = cycle.plan
+    return (
+        plan is not None
+        and plan.explore_ratio > 0
+        and arm_of(plan.strategies[0]) != cycle.research.best
+    )
+
+
 def trader_input(data: HandoffInputData) -> HandoffInputData:
     cycle = _cycle(data)
     settings, deps = cycle.settings, cycle.deps
     account = deps.venue.account()  # once: both views describe the same state
+    closes = [c.close for c in deps.venue.market.ohlcv(settings.timeframe, VOL_CANDLES + 1)]
+    sizing = sizing_view(
+        deps.venue.rules,
+        account,
+        cycle.price,
+        order_fraction=position_fraction(
+            settings.order_fraction, volatility(closes, VOL_CANDLES), settings.timeframe_seconds
+        ),
+        cap=deps.trade.cap,
+    )
+    probe = is_probe(cycle)
+    if probe:  # the smallest order the exchange takes
+        sizing["buy_qty_to_target"] = sizing["min_valid_qty"]
+        sizing["target_position_value"] = decimal_to_text(
+            Decimal(sizing["min_valid_qty"]) * cycle.price
+        )
     context = {
         "symbol": settings.symbol,
         "timeframe": settings.timeframe,
         "ohlcv_limit": settings.ohlcv_limit,
         "recent_candles": RECENT_CANDLES,
         "mode": settings.mode,
+        "probe": probe,
         "account": _fields(
             account_view(settings.symbol, account, deps.books.current(), cycle.price)
         ),
-        "sizing": sizing_view(
-            deps.venue.rules,
-            account,
-            cycle.price,
-            order_fraction=settings.order_fraction,
-            cap=deps.trade.cap,
-        ),
+        "sizing": sizing,
     }
     plan = to_payload(cycle.plan or SAFE_PLAN)  # what the Trader acts on: the mode, the ranking
     return _brief(

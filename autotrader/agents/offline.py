@@ -3,17 +3,21 @@
 It reads only what an LLM would read (its input items and tool outputs) and answers in the same
 wire shapes (function calls, handoff calls, a final JSON message). It is the baseline an LLM
 must beat:
-- Planner: explores with probability explore_ratio by Thompson sampling over the arms'
-  posteriors, else exploits the best posterior mean; explore_ratio shrinks as evidence grows;
-  mode and next wakeup follow the volatility regime.
+- Planner: reads every arm's expected net reward per position in the current regime (the
+  shadow research: all arms measured on closed candles, without trading them) and plays the
+  best arm with an edge over its round-trip cost, else cash; the arm holding the open position
+  keeps it inside a no-trade band. When flat it probes with chance PROBE_RATIO: arms by Thompson
+  draw, at the smallest valid order (fills and costs, not signals). OBSERVE on a shock (a
+  candle of more than SHOCK_THRESHOLD recent volatilities) or missing data; it wakes every
+  candle while an arm is in play, else by the volatility regime.
 - Trader: calls get_ohlcv and compute_indicators at once, then follows the primary strategy's
-  stance toward a target position (ORDER_FRACTION of equity; capped in real mode).
+  stance toward a target position (ORDER_FRACTION of equity, less when volatility runs above
+  VOL_TARGET_DAILY; capped in real mode).
 - Judge: calls pre_trade_check, then approves, revises to a valid quantity, or rejects.
 """
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
@@ -33,59 +37,45 @@ from autotrader.agents.wire import (
     output_items,
     transcript_of,
 )
-from autotrader.research.arms import best_arm, family_of
-from autotrader.research.posteriors import Posterior
+from autotrader.research.arms import family_of
+from autotrader.research.choice import Estimate, choose
+from autotrader.research.regime import SHOCK_THRESHOLD
 from autotrader.schemas import HOLD_VERDICT, Plan, Proposal, Role, Verdict, to_payload
 
 HOLD_CONFIDENCE = 0.5
-TURBULENT_VOL_RATIO = 2.5  # short-term volatility this far above its baseline: observe only
-EVIDENCE_SCALE = 50  # evidence (discounted experiments) at which explore_ratio falls to 0.35
+# The chance a flat cycle probes: the smallest real order under an arm, to learn fills and costs
+# (the shadow research already knows every arm's signal).
+PROBE_RATIO = 0.15
 
 
 # --- Planner ---
 
 
-def _posterior(arm: dict[str, Any]) -> Posterior:
-    return Posterior.from_summary(arm["mean"], arm["sd"], arm["weight"], arm["count"])
-
-
-def explore_ratio_for(evidence: float) -> float:
-    """Explore half the time at first and settle slowly: 7 arms need a few dozen samples each
-    before per-trade noise (~0.3%) stops hiding edges of a few basis points."""
-    return round(min(0.5, max(0.05, 0.5 / math.sqrt(1 + evidence / EVIDENCE_SCALE))), 4)
-
-
-def choose_arms(
-    posteriors: dict[str, Posterior], explore_ratio: float, rng: random.Random
-) -> tuple[list[str], bool]:
-    """The arms to try, best first, and whether this is exploration.
-
-    With probability explore_ratio: Thompson sampling, the one arm with the best draw from its
-    posterior (one experiment at a time, so exploring does not churn the position). Otherwise:
-    the best posterior mean, then only arms whose mean is above zero (a positive expected edge
-    after costs): exploiting never trades on an arm believed to lose.
-    """
-    if rng.random() < explore_ratio:
-        draws = {name: p.sample_mean(rng) for name, p in sorted(posteriors.items())}
-        return [max(draws, key=draws.__getitem__)], True
-    means = {name: p.mean for name, p in posteriors.items()}
-    counts = {name: p.count for name, p in posteriors.items()}
-    best = best_arm(means, counts)
-    ranked = sorted(means, key=lambda name: (-means[name], counts[name], name))
-    return [best, *(name for name in ranked if name != best and means[name] > 0)], False
+def probe_arms(found: dict[str, Estimate], rng: random.Random) -> list[str]:
+    """The arms a probe tries, by Thompson draws from the estimates, best first (cash never: it
+    has no fills to learn); the Trader follows the first whose stance trades."""
+    draws = {name: rng.gauss(e.mean, e.sd) for name, e in sorted(found.items()) if name != "cash"}
+    return sorted(draws, key=lambda name: -draws[name])
 
 
 def plan_decision(brief: dict[str, Any], seed: int, pinned_arm: str | None = None) -> Plan:
-    """Choose the arms to try this cycle, how much to explore, the mode and the next wakeup.
-    `pinned_arm` fixes the choice (a single-strategy baseline for the learning benchmark)."""
+    """Choose the arms to try this cycle, the mode and the next wakeup. `pinned_arm` fixes the
+    choice (a single-strategy baseline for the learning benchmark)."""
     rng = random.Random(f"{seed}|{brief['now']}")  # same inputs, same plan: runs are replayable
     arms: dict[str, dict[str, Any]] = brief["arms"]
+    research = brief.get("research") or {}
+    explore_ratio = 0.0 if pinned_arm is not None else PROBE_RATIO
     if pinned_arm is not None:
-        candidates, explore_ratio = [pinned_arm], 0.0
+        candidates = [pinned_arm]
     else:
-        explore_ratio = explore_ratio_for(sum(arm["weight"] for arm in arms.values()))
-        posteriors = {name: _posterior(arm) for name, arm in arms.items()}
-        candidates, _ = choose_arms(posteriors, explore_ratio, rng)
+        found = {
+            name: Estimate(arm["mean"], arm["sd"], arm["n"], arm["n_all"])
+            for name, arm in arms.items()
+        }
+        holding = research.get("holding")
+        candidates = choose(found, holding=holding, one_way_cost=research["one_way_cost"])
+        if holding is None and rng.random() < explore_ratio:
+            candidates = probe_arms(found, rng)
     # At most one arm per family, so a proposal's policy_id names the strategy followed.
     chosen: list[str] = []
     for name in candidates:
@@ -93,13 +83,16 @@ def plan_decision(brief: dict[str, Any], seed: int, pinned_arm: str | None = Non
             chosen.append(name)
     strategies = [{"policy_id": family_of(name), "params": arms[name]["params"]} for name in chosen]
     regime = brief.get("regime") or {}
-    vol_ratio = regime.get("vol_ratio")
-    turbulent = vol_ratio is not None and vol_ratio > TURBULENT_VOL_RATIO
+    vol_ratio, shock = regime.get("vol_ratio"), regime.get("shock")
+    observe = vol_ratio is None or (shock is not None and shock > SHOCK_THRESHOLD)
+    in_play = pinned_arm is None and chosen != ["cash"]
     return Plan.model_validate(
         {
-            "mode": "OBSERVE" if turbulent or vol_ratio is None else "TRADE",
+            "mode": "OBSERVE" if observe else "TRADE",
             "explore_ratio": explore_ratio,
-            "next_wakeup_secs": wakeup_secs(vol_ratio, brief["timeframe_secs"]),
+            "next_wakeup_secs": brief["timeframe_secs"]
+            if in_play
+            else wakeup_secs(vol_ratio, brief["timeframe_secs"]),
             "strategies": strategies,
         }
     )

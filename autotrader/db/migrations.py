@@ -93,6 +93,20 @@ def _linked(table: str, agent: str) -> str:
     )
 
 
+# Version 8 names the arms by what they do (research/arms.py RENAMED; 'hold' means cash).
+_ARM_RENAMES = " ".join(
+    f"WHEN '{old}' THEN '{new}'"
+    for old, new in (
+        ("rsi_mean_reversion:tight", "rsi_mean_reversion:30-70"),
+        ("rsi_mean_reversion:wide", "rsi_mean_reversion:20-80"),
+        ("ma_crossover:fast", "ma_crossover:5-20"),
+        ("ma_crossover:slow", "ma_crossover:20-50"),
+        ("breakout:short", "breakout:20"),
+        ("breakout:long", "breakout:60"),
+        ("hold", "cash"),
+    )
+)
+
 MIGRATIONS: tuple[tuple[str, Sequence[str]], ...] = (
     (
         "the seed's tables",
@@ -552,6 +566,50 @@ MIGRATIONS: tuple[tuple[str, Sequence[str]], ...] = (
             """CREATE TABLE span_inputs (
                 hash TEXT PRIMARY KEY,
                 item_json TEXT NOT NULL) WITHOUT ROWID""",
+        ),
+    ),
+    (
+        "shadow research: every arm's book on closed candles, its positions, regime posteriors; "
+        "arms named by what they do",
+        (
+            *(
+                f"UPDATE {table} SET arm = CASE arm {_ARM_RENAMES} ELSE arm END"
+                for table in ("experiments", "posteriors", "cycles")
+            ),
+            # One row per (scope, arm): the position the arm's rule holds after the newest
+            # closed candle it has seen, and where that position was entered.
+            """CREATE TABLE shadow_books (
+                scope TEXT NOT NULL,
+                arm TEXT NOT NULL,
+                last_candle_ts TEXT NOT NULL,
+                long INTEGER NOT NULL,
+                entry_price TEXT,
+                entry_ts TEXT,
+                entry_regime TEXT,
+                PRIMARY KEY (scope, arm))""",
+            # Every position an arm's rule held, entry to exit, and its reward net of costs.
+            """CREATE TABLE shadow_positions (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                scope TEXT NOT NULL,
+                arm TEXT NOT NULL,
+                regime TEXT NOT NULL,
+                entry_ts TEXT NOT NULL,
+                entry_price TEXT NOT NULL,
+                exit_ts TEXT NOT NULL,
+                exit_price TEXT NOT NULL,
+                reward REAL NOT NULL)""",
+            "CREATE INDEX ix_shadow_positions_scope ON shadow_positions (scope, exit_ts)",
+            # Discounted reward sums per (arm, regime at entry); regime 'all' pools them.
+            """CREATE TABLE regime_posteriors (
+                scope TEXT NOT NULL,
+                arm TEXT NOT NULL,
+                regime TEXT NOT NULL,
+                weight REAL NOT NULL,
+                total REAL NOT NULL,
+                total_sq REAL NOT NULL,
+                count INTEGER NOT NULL,
+                last_ts TEXT NOT NULL,
+                PRIMARY KEY (scope, arm, regime))""",
         ),
     ),
 )

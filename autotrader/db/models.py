@@ -303,3 +303,48 @@ class Cycle(SQLModel, table=True):
     fallback_reason: str | None = None
     # version 9: the close of the newest closed candle the cycle decided on
     candle_ts: datetime | None = Field(default=None, sa_type=UtcTimestamp)
+
+
+# --- version 12: shadow research (research/shadow.py) ---
+
+
+class ShadowBook(SQLModel, table=True):
+    """The position one arm's rule holds after the newest closed candle it has seen."""
+
+    __tablename__ = "shadow_books"
+    scope: str = Field(primary_key=True)
+    arm: str = Field(primary_key=True)
+    last_candle_ts: datetime = Field(sa_type=UtcTimestamp)  # open time of that candle
+    long: bool
+    entry_price: Decimal | None = Field(default=None, sa_type=DecimalText)
+    entry_ts: datetime | None = Field(default=None, sa_type=UtcTimestamp)
+    entry_regime: str | None = None
+
+
+class ShadowPosition(SQLModel, table=True):
+    """One position an arm's rule held, entry to exit, and its return net of both sides' costs."""
+
+    __tablename__ = "shadow_positions"
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str
+    arm: str
+    regime: str  # the regime when it was entered
+    entry_ts: datetime = Field(sa_type=UtcTimestamp)
+    entry_price: Decimal = Field(sa_type=DecimalText)
+    exit_ts: datetime = Field(sa_type=UtcTimestamp)
+    exit_price: Decimal = Field(sa_type=DecimalText)
+    reward: float
+
+
+class RegimeAggregate(SQLModel, table=True):
+    """Discounted reward sums of one arm's positions entered in one regime ('all': pooled)."""
+
+    __tablename__ = "regime_posteriors"
+    scope: str = Field(primary_key=True)
+    arm: str = Field(primary_key=True)
+    regime: str = Field(primary_key=True)
+    weight: float
+    total: float
+    total_sq: float
+    count: int
+    last_ts: datetime = Field(sa_type=UtcTimestamp)

@@ -1,9 +1,10 @@
 """The arms the agent learns about: a strategy family in one parameter bucket.
 
 Each arm has a preset (what the offline planner plays) and any parameters an LLM planner picks
-fall into one bucket by simple thresholds, so its experiments teach the same posteriors. The
-keys stay as stored in the database; `arm_label` and `arm_short` name an arm for a reader by its
-preset's rule (every family is long or flat: the bot never sells short).
+fall into one bucket by simple thresholds, so its experiments teach the same posteriors. A key
+names what its preset does (`breakout:60` buys a break of the 60-candle high; `cash` holds no
+position: the seed's `hold` policy, read as "hold cash"); `arm_label` and `arm_short` say it for
+a reader (every family is long or flat: the bot never sells short).
 """
 
 from __future__ import annotations
@@ -21,23 +22,33 @@ from autotrader.schemas import (
 )
 
 ARM_PRESETS: dict[str, Strategy] = {
-    "rsi_mean_reversion:tight": RsiMeanReversion(
+    "rsi_mean_reversion:30-70": RsiMeanReversion(
         policy_id="rsi_mean_reversion",
         params=RsiMeanReversionParams(period=14, oversold=30, overbought=70),
     ),
-    "rsi_mean_reversion:wide": RsiMeanReversion(
+    "rsi_mean_reversion:20-80": RsiMeanReversion(
         policy_id="rsi_mean_reversion",
         params=RsiMeanReversionParams(period=14, oversold=20, overbought=80),
     ),
-    "ma_crossover:fast": MaCrossover(
+    "ma_crossover:5-20": MaCrossover(
         policy_id="ma_crossover", params=MaCrossoverParams(fast=5, slow=20)
     ),
-    "ma_crossover:slow": MaCrossover(
+    "ma_crossover:20-50": MaCrossover(
         policy_id="ma_crossover", params=MaCrossoverParams(fast=20, slow=50)
     ),
-    "breakout:short": Breakout(policy_id="breakout", params=BreakoutParams(lookback=20)),
-    "breakout:long": Breakout(policy_id="breakout", params=BreakoutParams(lookback=60)),
-    "hold": Hold(policy_id="hold", params=HoldParams()),
+    "breakout:20": Breakout(policy_id="breakout", params=BreakoutParams(lookback=20)),
+    "breakout:60": Breakout(policy_id="breakout", params=BreakoutParams(lookback=60)),
+    "cash": Hold(policy_id="hold", params=HoldParams()),
+}
+# The keys arms were stored under before they were named by what they do (migration 8).
+RENAMED = {
+    "rsi_mean_reversion:tight": "rsi_mean_reversion:30-70",
+    "rsi_mean_reversion:wide": "rsi_mean_reversion:20-80",
+    "ma_crossover:fast": "ma_crossover:5-20",
+    "ma_crossover:slow": "ma_crossover:20-50",
+    "breakout:short": "breakout:20",
+    "breakout:long": "breakout:60",
+    "hold": "cash",
 }
 
 
@@ -46,18 +57,20 @@ def arm_of(strategy: Strategy) -> str:
     match strategy:
         case RsiMeanReversion(params=params):
             wide = params.oversold <= 25 or params.overbought >= 75
-            return "rsi_mean_reversion:wide" if wide else "rsi_mean_reversion:tight"
+            return "rsi_mean_reversion:20-80" if wide else "rsi_mean_reversion:30-70"
         case MaCrossover(params=params):
-            return "ma_crossover:fast" if params.slow <= 30 else "ma_crossover:slow"
+            return "ma_crossover:5-20" if params.slow <= 30 else "ma_crossover:20-50"
         case Breakout(params=params):
-            return "breakout:short" if params.lookback <= 40 else "breakout:long"
+            return "breakout:20" if params.lookback <= 40 else "breakout:60"
         case Hold():
-            return "hold"
+            return "cash"
     raise ValueError(f"unknown strategy {strategy!r}")
 
 
 def family_of(arm: str) -> str:
-    return arm.split(":", 1)[0]
+    """The policy_id an arm's strategies carry (`cash` is the seed's `hold` policy)."""
+    preset = ARM_PRESETS.get(arm)
+    return preset.policy_id if preset is not None else arm.split(":", 1)[0]
 
 
 def best_arm(means: dict[str, float], counts: dict[str, int]) -> str:
@@ -79,7 +92,7 @@ def arm_label(arm: str) -> str:
         case Breakout(params=p):
             return f"breakout above the {p.lookback}-candle high (long only)"
         case Hold():
-            return "hold: never trades (the do-nothing baseline)"
+            return "cash: no position (sells what is held, never buys)"
     return arm
 
 
@@ -93,5 +106,5 @@ def arm_short(arm: str | None) -> str:
         case Breakout(params=p):
             return f"break {p.lookback}"
         case Hold():
-            return "hold"
+            return "cash"
     return (arm or "-")[:9]

@@ -4,6 +4,10 @@ cycle's proposal recorded as an experiment, and the experiments that came due me
 The lab knows the arms, how a proposal becomes an experiment (the strategy it followed, the
 exposure it leaves, its horizon), the trading costs and the posteriors' half-life; the loop that
 calls it knows none of them. Its writes go to the cycle's audit buffer, committed with the cycle.
+
+What the Planner is shown comes from the shadow research (research/shadow.py): every arm run on
+the closed candles, its positions' net rewards by regime, advanced at the end of each cycle. The
+proposals' own experiments are still measured after their horizon (what was really traded).
 """
 
 from __future__ import annotations
@@ -14,17 +18,31 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as select_columns
+from sqlmodel import col
+
+from autotrader.clock import to_ms
 from autotrader.config import Settings
 from autotrader.db import AuditBuffer, Database
+from autotrader.db.models import Experiment
 from autotrader.exchange.base import MarketData
-from autotrader.research.arms import ARM_PRESETS, arm_of, best_arm
+from autotrader.exchange.feeds import price_of
+from autotrader.research.arms import ARM_PRESETS, arm_of
+from autotrader.research.choice import CASH, Estimate, choose, estimates
 from autotrader.research.evaluation import evaluate_week, evaluation_due, latest_evaluation
 from autotrader.research.outcomes import due_outcomes
-from autotrader.research.posteriors import Posterior
+from autotrader.research.regime import REGIME_CANDLES, REGIMES, regime_of
+from autotrader.research.shadow import advance, candles_to_read
+from autotrader.research.shadow_store import (
+    ShadowUpdate,
+    read_books,
+    read_cells,
+    with_open_positions,
+)
 from autotrader.research.store import (
     NewExperiment,
     apply_outcomes,
-    read_posteriors,
     write_experiment,
 )
 from autotrader.schemas import Plan, Proposal, Strategy, significant, to_payload
@@ -33,28 +51,69 @@ from autotrader.schemas import Plan, Proposal, Strategy, significant, to_payload
 EXPOSURE_AFTER = {"BUY": 1.0, "SELL": 0.0}
 
 
+# The newest executed proposal of a scope: a BUY that was no probe means its arm holds the open
+# position (a probe's position is the smallest order, not the arm's).
+LAST_EXECUTED = (
+    select_columns(col(Experiment.arm), col(Experiment.action), col(Experiment.explore))
+    .where(col(Experiment.scope) == bindparam("scope"), col(Experiment.executed))
+    .order_by(col(Experiment.entry_ts).desc())
+    .limit(1)
+)
+TOP_ARMS = 3  # per regime, what the brief lists
+
+
+def _summary(e: Estimate) -> dict[str, Any]:
+    return {
+        "mean": significant(e.mean, 4),
+        "sd": significant(e.sd, 4),
+        "n": e.count,
+        "n_all": e.pooled,
+    }
+
+
 @dataclass(frozen=True)
 class ResearchView:
-    """Every arm's posterior as of one cycle, and the arm that exploiting them means."""
+    """The shadow research as of one cycle: the current regime, every arm's estimate in it and
+    in each regime, the arm holding the open position, and the arms a plan should list."""
 
-    posteriors: dict[str, Posterior]
-    best: str
+    regime: str | None
+    current: dict[str, Estimate]
+    by_regime: dict[str, dict[str, Estimate]]
+    holding: str | None
+    chosen: list[str]
+
+    @property
+    def best(self) -> str:
+        return self.chosen[0]
 
     def arms(self) -> dict[str, dict[str, Any]]:
-        """What the Planner reads, compactly: per arm, its preset parameters and its posterior
-        over the net return per experiment (mean, its sd, the evidence weight and count; the
-        posterior follows from them, see Posterior.from_summary)."""
+        """Per arm, its preset parameters and its expected net reward per position in the
+        current regime (mean, sd; positions behind it here and in all regimes)."""
         view: dict[str, dict[str, Any]] = {}
-        for arm, p in self.posteriors.items():
+        for arm, e in self.current.items():
             preset = ARM_PRESETS.get(arm)
-            view[arm] = {
-                "params": to_payload(preset)["params"] if preset else None,
-                "mean": significant(p.mean, 6),
-                "sd": significant(p.mean_sd, 6),
-                "weight": significant(p.weight, 6),
-                "count": p.count,
-            }
+            view[arm] = {"params": to_payload(preset)["params"] if preset else None} | _summary(e)
         return view
+
+    def state(self) -> dict[str, Any]:
+        """The research state in few tokens: the regime, the arm holding the position, the arms
+        this evidence picks, and per regime the top arms with their estimates."""
+        regimes = {
+            regime: {
+                arm: _summary(e)
+                for arm, e in sorted(
+                    ((a, e) for a, e in found.items() if a != CASH and e.pooled > 0),
+                    key=lambda kv: -kv[1].mean,
+                )[:TOP_ARMS]
+            }
+            for regime, found in self.by_regime.items()
+        }
+        return {
+            "regime": self.regime,
+            "holding": self.holding,
+            "picks": self.chosen,
+            "regimes": {r: arms for r, arms in regimes.items() if arms},
+        }
 
 
 @dataclass(frozen=True)
@@ -94,12 +153,27 @@ class Lab:
         self._evaluation = latest_evaluation(db, scope)
 
     def view(self, now: datetime) -> ResearchView:
-        posteriors = read_posteriors(self._db, self._scope, now, self._settings.half_life_secs)
-        best = best_arm(
-            {arm: p.mean for arm, p in posteriors.items()},
-            {arm: p.count for arm, p in posteriors.items()},
+        settings = self._settings
+        candles = self._market.ohlcv(settings.timeframe, REGIME_CANDLES)
+        regime = regime_of([c.close for c in candles])
+        cells = with_open_positions(
+            read_cells(self._db, self._scope),
+            read_books(self._db, self._scope).values(),
+            price_of(candles[-1].close) if candles else None,
+            self._one_way_cost,
+            now,
         )
-        return ResearchView(posteriors, best)
+        arms = list(ARM_PRESETS)
+        current = estimates(cells, arms, regime)
+        found = self._db.read(LAST_EXECUTED, scope=self._scope)
+        holding = str(found[0][0]) if found and found[0][1:] == ("BUY", False) else None
+        chosen = choose(current, holding=holding, one_way_cost=float(self._one_way_cost))
+        by_regime = {r: estimates(cells, arms, r) for r in REGIMES}
+        return ResearchView(regime, current, by_regime, holding, chosen)
+
+    @property
+    def _one_way_cost(self) -> Decimal:
+        return self._settings.fee_rate + self._settings.slippage
 
     def weekly(self, audit: AuditBuffer, now: datetime) -> dict[str, Any] | None:
         """The latest weekly evaluation, after running a new one when a week has passed (noted
@@ -167,9 +241,10 @@ class Lab:
         )
 
     def measure(self, audit: AuditBuffer, now: datetime) -> None:
-        """Outcomes due by now, folded into the posteriors with the cycle's commit (the next
-        Planner sees them)."""
+        """Outcomes due by now, folded into the posteriors, and the shadow books moved over the
+        candles closed by now, with the cycle's commit (the next Planner sees them)."""
         settings = self._settings
+        self._advance_shadow(audit, now)
         outcomes = due_outcomes(
             self._db,
             self._market,
@@ -188,3 +263,31 @@ class Lab:
                     half_life_secs=settings.half_life_secs,
                 )
             )
+
+    def _advance_shadow(self, audit: AuditBuffer, now: datetime) -> None:
+        settings = self._settings
+        books = read_books(self._db, self._scope)
+        step_ms, now_ms = settings.timeframe_seconds * 1000, to_ms(now)
+        strategies = {arm: s for arm, s in ARM_PRESETS.items() if arm != CASH}
+        known = [books.get(arm) for arm in strategies]
+        wanted = candles_to_read(
+            [b for b in known if b is not None] if None not in known else [],
+            now_ms,
+            step_ms,
+            settings.ohlcv_limit,
+        )
+        candles = self._market.ohlcv(settings.timeframe, wanted)
+        moved, positions = advance(
+            books,
+            strategies,
+            candles,
+            now_ms=now_ms,
+            step_ms=step_ms,
+            window=settings.ohlcv_limit,
+            one_way_cost=self._one_way_cost,
+        )
+        if moved == books:
+            return
+        update = ShadowUpdate(self._scope, moved, positions, now)
+        update.stage(audit)
+        audit.then(update)

@@ -151,8 +151,8 @@ def strategy_signal(strategy: Strategy, candles: Sequence[Candle]) -> Signal:
                 why = f"close broke the {p.lookback}-candle low {low:.2f}: momentum down"
                 return Signal("FLAT", why, inputs, _bounded((1 - closes[-1] / low) / sigma))
             return Signal("KEEP", f"close inside the {p.lookback}-candle range", inputs)
-        case Hold():
-            return Signal("KEEP", "hold: the do-nothing baseline", {})
+        case Hold():  # the cash arm: hold no position
+            return Signal("FLAT", "cash: hold no position", {})
     raise ValueError(f"unknown strategy {strategy!r}")
 
 
