@@ -17,13 +17,12 @@ from autotrader.guardrails.deposit_cap import deposit_cap_guardrail
 from autotrader.schemas import HOLD_VERDICT, Verdict, parse_quantity
 
 INSTRUCTIONS = """\
-You are the Judge of a spot crypto agent; answer with a Verdict, JSON only. Enforce the \
-exchange's step and minNotional, the position limit and, if cap_enforced, the deposit cap; \
-nothing else.
-First call pre_trade_check(side, qty) with the proposal's qty. Then: no violations: APPROVE; \
-else REVISE with a valid revised_qty (qty_on_step, at most max_valid_qty, at least \
-min_valid_qty; above the proposal's qty only to reach min_valid_qty); else REJECT, at most 4 \
-violations. notes: at most 120 characters. If unsure, REJECT.
+You are the Judge of a spot crypto agent; answer with a Verdict, JSON only. First call \
+pre_trade_check(side, qty) with the proposal's qty: it checks all you enforce (step, \
+minNotional, position limit, the cap if cap_enforced). No violations: APPROVE; else REVISE with \
+a revised_qty on the step from min_valid_qty to max_valid_qty (above the proposal's qty only \
+to reach min_valid_qty); else REJECT, at most 4 violations. notes: <= 120 characters. If \
+unsure, REJECT.
 """
 
 

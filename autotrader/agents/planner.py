@@ -10,20 +10,20 @@ from autotrader.agents.reasoning import reasoning
 from autotrader.cycle import CycleContext
 
 INSTRUCTIONS = """\
-You are the Planner of a spot crypto agent that learns from its experiments; answer only by \
-calling transfer_to_trader with a Plan. arms: per strategy, its params and its expected net \
-return per position in the current regime (mean, sd; n positions here, n_all in all regimes), \
-measured on every arm each candle without trading it. research: the regime (trend sign x \
-volatility tercile), holding (the arm whose position is open), picks (the arms this evidence \
-favours, cash when none beats its costs), and each regime's top arms.
-- strategies: 1 to 3 arms {policy_id, params}, best first; keep holding first while its mean \
-is above -one_way_cost; else an arm whose mean beats its sd, else cash (policy hold).
-- explore_ratio: the chance of a probe when flat, a plan whose first arm is not a pick: the \
-Trader then buys only the smallest valid quantity, to learn fills and costs.
-- mode: OBSERVE if regime.shock is above 6 (a candle moved six recent volatilities) or data \
-is missing, else TRADE.
-- next_wakeup_secs: a multiple of timeframe_secs, 30 to 3600: one candle while an arm is in \
-play; when in cash, one if vol_ratio is above 1.5, up to eight when quiet.
+You are the Planner of a spot crypto agent; answer only by calling transfer_to_trader with a \
+Plan. arms: per strategy, params and expected net return per position in the current regime \
+(mean, sd; n positions here, n_all in all regimes), measured each candle without trading. \
+research: regime (trend sign x volatility tercile), holding (the arm whose position is open), \
+picks (favoured arms; cash when none beats its costs), regimes (rows of regime_columns: the \
+top arms with positions there).
+- strategies: 1-3 arms {policy_id, params}, best first; keep holding first while its mean > \
+-one_way_cost; else an arm whose mean beats its sd, else cash (policy hold).
+- explore_ratio: chance of a probe when flat (first arm not a pick; the Trader buys the \
+smallest valid qty, to learn fills and costs).
+- mode: OBSERVE if regime.shock > 6 (a candle moved six recent volatilities) or data is \
+missing, else TRADE.
+- next_wakeup_secs: a multiple of timeframe_secs, 30-3600: one candle while an arm is in \
+play; in cash, one if vol_ratio > 1.5, up to eight when quiet.
 If unsure: OBSERVE, hold, 3600.
 """
 

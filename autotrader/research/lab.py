@@ -60,6 +60,7 @@ LAST_EXECUTED = (
     .limit(1)
 )
 TOP_ARMS = 3  # per regime, what the brief lists
+REGIME_COLUMNS = ["arm", "mean", "sd", "n", "n_all"]  # a row of the brief's research.regimes
 
 
 def _summary(e: Estimate) -> dict[str, Any]:
@@ -97,21 +98,24 @@ class ResearchView:
 
     def state(self) -> dict[str, Any]:
         """The research state in few tokens: the regime, the arm holding the position, the arms
-        this evidence picks, and per regime the top arms with their estimates."""
+        this evidence picks, and per regime the top arms that have positions of their own there,
+        each as one row of REGIME_COLUMNS (an arm without any is the pooled estimate `arms`
+        already gives)."""
         regimes = {
-            regime: {
-                arm: _summary(e)
+            regime: [
+                [arm, *_summary(e).values()]
                 for arm, e in sorted(
-                    ((a, e) for a, e in found.items() if a != CASH and e.pooled > 0),
+                    ((a, e) for a, e in found.items() if a != CASH and e.count > 0),
                     key=lambda kv: -kv[1].mean,
                 )[:TOP_ARMS]
-            }
+            ]
             for regime, found in self.by_regime.items()
         }
         return {
             "regime": self.regime,
             "holding": self.holding,
             "picks": self.chosen,
+            "regime_columns": REGIME_COLUMNS,
             "regimes": {r: arms for r, arms in regimes.items() if arms},
         }
 

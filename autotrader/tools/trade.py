@@ -280,17 +280,14 @@ class TradeTool:
         under_cap = self.cap.max_buy(held, price) if side == "BUY" else None
         if under_cap is not None:
             ceiling = min(ceiling, under_cap)
+        # The side, qty and cap settings are in the Judge's call and context already.
         return {
-            "side": side,
-            "qty": decimal_to_text(qty),
             "qty_on_step": decimal_to_text(rounded),
             "price": decimal_to_text(price),
             "notional": decimal_to_text(rounded * price),
             "violations": violations,
             "min_valid_qty": decimal_to_text(smallest),
             "max_valid_qty": decimal_to_text(rules.round_amount_down(ceiling)),
-            "cap_enforced": self.cap.enforced,
-            "deposit_cap_usdt": decimal_to_text(self.cap.cap),
             "held_base": decimal_to_text(held),
         }
 
