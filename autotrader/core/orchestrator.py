@@ -333,32 +333,33 @@ class Orchestrator:
             raise
         except OrderPending as pending:  # not filled yet: wait for it, no error
             self._maybe_open = True
-            return Cycle(
-                run_id=self.deps.run_id,
-                trace_id="",
-                cycle_ts=self.deps.clock.now(),
-                wall_ts=datetime.now(self.deps.clock.now().tzinfo),
-                status="OPEN",
-                wakeup_secs=self._secs_to(pending.until),
-                duration_ms=0.0,
-            )
+            return self._still_open("OPEN", self._secs_to(pending.until))
         except Exception as error:
             self._maybe_open = True
-            self._errors_in_a_row += 1
-            backoff = min(MAX_BACKOFF_SECS, BACKOFF_BASE_SECS * 2 ** (self._errors_in_a_row - 1))
+            backoff = self._next_backoff()
             log.warning(
                 "cannot finish an open cycle yet (%s); next try in %ss", describe(error), backoff
             )
-            return Cycle(
-                run_id=self.deps.run_id,
-                trace_id="",
-                cycle_ts=self.deps.clock.now(),
-                wall_ts=datetime.now(self.deps.clock.now().tzinfo),
-                status="ERROR",
-                wakeup_secs=backoff,
-                duration_ms=0.0,
-                error=describe(error),
-            )
+            return self._still_open("ERROR", backoff, error=describe(error))
+
+    def _still_open(self, status: str, wakeup_secs: int, error: str | None = None) -> Cycle:
+        """The loop's row for a wait on the open cycles (not stored): when to look again."""
+        now = self.deps.clock.now()
+        return Cycle(
+            run_id=self.deps.run_id,
+            trace_id="",
+            cycle_ts=now,
+            wall_ts=datetime.now(now.tzinfo),
+            status=status,
+            wakeup_secs=wakeup_secs,
+            duration_ms=0.0,
+            error=error,
+        )
+
+    def _next_backoff(self) -> int:
+        """Count a failure in a row; the wait before the next try doubles with each."""
+        self._errors_in_a_row += 1
+        return min(MAX_BACKOFF_SECS, BACKOFF_BASE_SECS << (self._errors_in_a_row - 1))
 
     def finish_open_cycles(self) -> Cycle | None:
         """Finish every cycle a crash or a failure left open, from its stored decisions and
@@ -432,8 +433,7 @@ class Orchestrator:
         error: Exception,
         decided: Decided | None,
     ) -> Cycle:
-        self._errors_in_a_row += 1
-        backoff = min(MAX_BACKOFF_SECS, BACKOFF_BASE_SECS * 2 ** (self._errors_in_a_row - 1))
+        backoff = self._next_backoff()
         message = describe(error)  # the console's cycle line says it, once
         log.debug("cycle at %s failed; next try in %ss", now.isoformat(), backoff, exc_info=error)
         row = Cycle(
