@@ -233,15 +233,17 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         from autotrader.db.migrations import refuse_if_not_ours
 
         refuse_if_not_ours(settings.db_path)
+    replay = None
     if settings.resolved_feed == "replay":  # and bad data and spans
         from autotrader.core.replay import load_replay, replay_span
 
-        replay_span(load_replay(settings), start, until, hours)
+        replay = load_replay(settings)
+        replay_span(replay, start, until, hours)
     from rich.console import Console
 
     from autotrader.core.boot import RunOptions, run_agent
 
-    options = RunOptions(start=start, until=until, hours=hours)
+    options = RunOptions(start=start, until=until, hours=hours, replay=replay)
     return asyncio.run(run_agent(settings, options, Console()))
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from autotrader.sweep.backends import Backend, ProcessPool, RayTasks
 from autotrader.sweep.plan import data_dir, plan_jobs
@@ -122,7 +123,7 @@ def main() -> None:
     ]
     for name, result, start in measured:
         if result is None:
-            overhead.add_row(name, "-", "-", ray_note, "-")
+            overhead.add_row(name, "-", "-", Text(ray_note), "-")  # text, not markup
             continue
         overhead.add_row(
             name,

@@ -24,11 +24,11 @@ from autotrader.db.models import Decision
 from autotrader.db.traces import LocalTraceStore
 from autotrader.exchange.base import Venue
 from autotrader.exchange.candles import Candle, load_candles
-from autotrader.exchange.ccxt_calls import RetryPolicy
 from autotrader.exchange.ccxt_venue import CcxtVenue, build_exchange
 from autotrader.exchange.feeds import ReplayFeed
 from autotrader.exchange.paper import PaperVenue
-from autotrader.exchange.rules import MarketRules, offline_exchange
+from autotrader.exchange.retry import RetryPolicy
+from autotrader.exchange.rules import MarketRules
 from autotrader.research.lab import Lab
 from autotrader.research.store import MeasuredOutcome, Unmeasurable, apply_outcomes
 from autotrader.schemas import Side
@@ -79,7 +79,7 @@ def replay_at(index: int) -> tuple[ReplayFeed, SimulatedClock]:
 
 
 def btc_rules() -> MarketRules:
-    return MarketRules.of(offline_exchange(), "BTC/USDT")
+    return MarketRules.recorded("BTC/USDT")
 
 
 def paper_venue(

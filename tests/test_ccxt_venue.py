@@ -14,7 +14,7 @@ from autotrader.clock import SimulatedClock
 from autotrader.db import Database
 from autotrader.db.models import Trade
 from autotrader.errors import CapExceeded, ConfigError
-from autotrader.exchange.ccxt_calls import RetryPolicy
+from autotrader.exchange.retry import RetryPolicy
 from autotrader.tools.ledger import order_by_client_id
 from autotrader.tools.trade import client_order_id
 from tests.helpers import SANDBOX_NOW, binance_vcr, sandbox_venue, sent_intent, trade_tool

@@ -24,8 +24,8 @@ from autotrader.core.runs import finish_run, log_cycle, start_or_resume
 from autotrader.db import AuditBuffer, Database
 from autotrader.db.models import Cycle
 from autotrader.errors import OrderOutcomeUnknown
-from autotrader.exchange.ccxt_calls import RetryPolicy
 from autotrader.exchange.ccxt_venue import LOOKUP_LAG, CcxtVenue
+from autotrader.exchange.retry import RetryPolicy
 from autotrader.failpoints import FAILPOINTS
 from autotrader.tools.cap import CapRule
 from autotrader.tools.ledger import mark_order, order_by_client_id

@@ -99,7 +99,7 @@ def test_on_a_live_feed_a_fill_walks_the_order_book_levels(db: Database) -> None
     from autotrader.clock import WallClock
     from autotrader.config import load_settings
     from autotrader.exchange.ccxt_venue import build_exchange
-    from autotrader.exchange.feeds import LiveFeed
+    from autotrader.exchange.live_feed import LiveFeed
     from autotrader.exchange.paper import PaperVenue
     from autotrader.exchange.rules import MarketRules
     from tests.helpers import NO_WAIT, binance_vcr

@@ -161,3 +161,19 @@ def test_a_second_ctrl_c_exits_at_once(tmp_path: Path) -> None:
     process.send_signal(signal.SIGINT)  # mid-cycle: no waiting for it to finish
     assert process.wait(timeout=10) == 130
     assert time.monotonic() - sent < 0.4
+
+
+# What a replay loads: CCXT (a hundred exchanges, ~0.4 s of boot) only for a live venue.
+REPORT_CCXT = """
+import sys
+from autotrader.cli import main
+code = main(sys.argv[1:])
+print("ccxt imported:", "ccxt" in sys.modules)
+sys.exit(code)
+"""
+
+
+def test_a_replay_runs_without_importing_ccxt(tmp_path: Path) -> None:
+    done = _run(["--hours", "1", "--db", str(tmp_path / "a.db")], tmp_path, REPORT_CCXT)
+    assert done.returncode == 0, done.stderr
+    assert "ccxt imported: False" in done.stdout

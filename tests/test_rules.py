@@ -1,4 +1,4 @@
-"""Quantization and minNotional with Binance's real BTC/USDT rules, through CCXT's helpers."""
+"""Quantization and minNotional with Binance's real BTC/USDT rules, the same as CCXT's helpers."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import decimal
 from decimal import Decimal
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from autotrader.errors import ConfigError
 from autotrader.exchange.rules import MarketRules, offline_exchange
@@ -67,3 +69,43 @@ def test_smallest_valid_qty_meets_min_notional_on_the_step() -> None:
 def test_an_unknown_symbol_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="SYMBOL=DOGE/USDT has no market rules"):
         MarketRules.of(offline_exchange(), "DOGE/USDT")
+
+
+def test_an_unknown_symbol_in_the_recorded_rules_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="SYMBOL=DOGE/USDT has no market rules on binance"):
+        MarketRules.recorded("DOGE/USDT")
+
+
+@pytest.mark.parametrize("symbol", ["BTC/USDT", "ETH/USDT"])
+def test_the_recorded_rules_are_the_ones_ccxt_reads_from_the_same_exchange_info(
+    symbol: str,
+) -> None:
+    assert MarketRules.recorded(symbol) == MarketRules.of(offline_exchange(), symbol)
+
+
+EXCHANGE = offline_exchange()
+RULES = {symbol: MarketRules.recorded(symbol) for symbol in ("BTC/USDT", "ETH/USDT")}
+quantities = st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal(9000), places=12)
+prices = st.decimals(min_value=Decimal("0.01"), max_value=Decimal(1_000_000), places=8)
+
+
+@given(symbol=st.sampled_from(sorted(RULES)), qty=quantities)
+@example(symbol="BTC/USDT", qty=Decimal("0.00012"))  # on the step
+@example(symbol="ETH/USDT", qty=Decimal("0.00009999"))  # below one step
+def test_amounts_round_exactly_as_ccxt_rounds_them(symbol: str, qty: Decimal) -> None:
+    rounded = RULES[symbol].round_amount_down(qty)
+    with decimal.localcontext():
+        try:
+            expected = EXCHANGE.amount_to_precision(symbol, str(qty))
+        except Exception:  # CCXT refuses an amount that truncates to 0
+            expected = "0"
+    assert str(rounded) == str(Decimal(expected))
+
+
+@given(symbol=st.sampled_from(sorted(RULES)), price=prices)
+@example(symbol="BTC/USDT", price=Decimal("60000.005"))  # a half: up
+@example(symbol="BTC/USDT", price=Decimal("60000.00499999"))
+def test_prices_round_exactly_as_ccxt_rounds_them(symbol: str, price: Decimal) -> None:
+    with decimal.localcontext():
+        expected = EXCHANGE.price_to_precision(symbol, str(price))
+    assert str(RULES[symbol].round_price(price)) == str(Decimal(expected))

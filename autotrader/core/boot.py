@@ -17,8 +17,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
-from agents import set_trace_processors
+from agents import set_trace_processors, set_trace_provider
 from agents.tracing.processor_interface import TracingExporter
+from agents.tracing.provider import DefaultTraceProvider
 from rich.console import Console
 from rich.logging import RichHandler
 
@@ -35,7 +36,7 @@ from autotrader.config import Settings
 from autotrader.core.console import ConsoleView
 from autotrader.core.orchestrator import Orchestrator, StopRequest
 from autotrader.core.reconcile import LIVE_LOOKBACK, reconcile
-from autotrader.core.replay import load_replay, replay_span
+from autotrader.core.replay import ReplayData, load_replay, replay_span
 from autotrader.core.runs import RunState, finish_run, open_cycles, start_or_resume
 from autotrader.cycle import Deps
 from autotrader.db import Database
@@ -44,11 +45,10 @@ from autotrader.db.migrations import refuse_if_not_ours
 from autotrader.db.traces import LocalTraceStore
 from autotrader.errors import ConfigError, ProviderRefused, printable
 from autotrader.exchange.base import FillPricer, MarketData, Venue
-from autotrader.exchange.ccxt_calls import RetryPolicy, call_exchange
-from autotrader.exchange.ccxt_venue import CcxtVenue, build_exchange
-from autotrader.exchange.feeds import LiveFeed, ReplayFeed
+from autotrader.exchange.feeds import ReplayFeed
 from autotrader.exchange.paper import PaperVenue
-from autotrader.exchange.rules import MarketRules, offline_exchange
+from autotrader.exchange.retry import RetryPolicy
+from autotrader.exchange.rules import MarketRules
 from autotrader.research.lab import Lab
 from autotrader.research.summary import summarize
 from autotrader.tools.cap import CapRule
@@ -71,6 +71,7 @@ class RunOptions:
     # Live wiring only: how the venue's retry waits pass (default: real time); a test on a
     # simulated clock passes one that advances it, so back-off and Retry-After take no time.
     retry_sleep: Callable[[float], None] | None = None
+    replay: ReplayData | None = None  # the replay file as the CLI already loaded and checked it
 
     def retry(self, policy: RetryPolicy) -> RetryPolicy:
         """`policy`, waiting through `retry_sleep` when one is given."""
@@ -96,14 +97,19 @@ def wire_market(
     """Clock, feed and venue for the settings, with the run registered (or resumed) in between."""
     if settings.resolved_feed == "replay":
         clock = SimulatedClock(from_ms(0))
-        data = load_replay(settings)  # one-line refusals: market, timeframe, length, span
+        data = options.replay or load_replay(settings)  # one-line refusals: market, length, ...
         feed = ReplayFeed(settings.symbol, data.candles, data.step_ms, clock, data.gaps)
         span = replay_span(data, options.start, options.until, options.hours)
         run = run_for(span)
         clock.advance_to(run.resume_at or span[0])
-        rules = MarketRules.of(offline_exchange(), settings.symbol)
+        rules = MarketRules.recorded(settings.symbol)
         venue: Venue = _paper(settings, db, feed, feed, rules, clock, run)
         return Wiring(clock, feed, venue, span, data.gaps, data.notes), run
+    # Imported here: CCXT costs ~0.4 s of CPU to import, and a replay never touches it.
+    from autotrader.exchange.ccxt_calls import call_exchange
+    from autotrader.exchange.ccxt_venue import CcxtVenue, build_exchange
+    from autotrader.exchange.live_feed import LiveFeed
+
     wall = options.clock or WallClock()
     run = run_for(None)
     if settings.mode == "paper":  # live public data, simulated fills
@@ -283,7 +289,12 @@ async def _run_agent(
         view.note(fixed.describe(), level="WARNING")
     store = LocalTraceStore(db)
     processors = trace_processors(settings, store, options.trace_exporter)
-    set_trace_processors(processors)
+    # A provider of our own rather than set_trace_processors: the SDK's lazily built default
+    # would first make OpenAI's uploader (an HTTP client and a TLS context, ~50 ms of boot)
+    # only to have it replaced.
+    provider = DefaultTraceProvider()
+    provider.set_processors(processors)
+    set_trace_provider(provider)
     graph = AgentGraph(
         model_set, settings.model_max_retries, deadline_secs=settings.cycle_deadline_secs
     )

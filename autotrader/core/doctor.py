@@ -17,10 +17,11 @@ from autotrader.config import Settings
 from autotrader.db import Database
 from autotrader.db.migrations import LATEST_VERSION
 from autotrader.errors import AutotraderError, printable
-from autotrader.exchange.ccxt_calls import RetryPolicy, call_exchange
+from autotrader.exchange.ccxt_calls import call_exchange
 from autotrader.exchange.ccxt_venue import build_exchange
 from autotrader.exchange.feeds import ReplayFeed
-from autotrader.exchange.rules import MarketRules, offline_exchange
+from autotrader.exchange.retry import RetryPolicy
+from autotrader.exchange.rules import MarketRules
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def _venue(settings: Settings) -> str:
             settings.timeframe,
             SimulatedClock(from_ms(0)),
         )
-        MarketRules.of(offline_exchange(), settings.symbol)
+        MarketRules.recorded(settings.symbol)
         return (
             f"replay {settings.resolved_replay_path.name}: "
             f"{from_ms(feed.first_close_ms):%Y-%m-%d} -> {from_ms(feed.last_close_ms):%Y-%m-%d}, "

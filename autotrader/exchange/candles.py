@@ -109,14 +109,14 @@ def _csv_rows(path: Path, comments: list[str]) -> Iterator[tuple[int, Sequence[o
             header_seen = False
             try:
                 for row in reader:
-                    where = f"{path}:{reader.line_num}"
                     if not header_seen:
                         if row and row[0].startswith("#"):
                             comments.append(",".join(row))
                             continue
                         if row != HEADER:
                             raise DataError(
-                                f"{where}: header must be {','.join(HEADER)}, got {_shown(row)!r}"
+                                f"{path}:{reader.line_num}: header must be "
+                                f"{','.join(HEADER)}, got {_shown(row)!r}"
                             )
                         header_seen = True
                         continue
@@ -211,26 +211,30 @@ def _price(value: object) -> float:
     return float(value)  # type: ignore[arg-type]
 
 
-def _parse(where: str, row: Sequence[object]) -> Candle:
+class _BadRow(ValueError):
+    """What is wrong with one row; the caller adds where it is (built only then: it is slow)."""
+
+
+def _parse(row: Sequence[object]) -> Candle:
     if len(row) != len(HEADER):
-        raise DataError(f"{where}: expected {len(HEADER)} fields, got {len(row)}")
+        raise _BadRow(f"expected {len(HEADER)} fields, got {len(row)}")
     try:
         ts = _timestamp(row[0])
         open_, high, low, close, volume = (_price(value) for value in row[1:])
     except (ValueError, TypeError):
-        raise DataError(f"{where}: not a number in {_shown(row)}") from None
+        raise _BadRow(f"not a number in {_shown(row)}") from None
     if not 0 <= ts <= MAX_TS_MS:
-        raise DataError(
-            f"{where}: timestamp {str(ts)[:30]} is "
+        raise _BadRow(
+            f"timestamp {str(ts)[:30]} is "
             f"{'before 1970' if ts < 0 else 'past year 9999'}; timestamps are candle open "
             "times in UTC milliseconds"
         )
     if not all(math.isfinite(v) for v in (open_, high, low, close, volume)):
-        raise DataError(f"{where}: non-finite value in {_shown(row)}")
+        raise _BadRow(f"non-finite value in {_shown(row)}")
     if min(open_, high, low, close) <= 0 or volume < 0:
-        raise DataError(f"{where}: prices must be positive and volume not negative")
+        raise _BadRow("prices must be positive and volume not negative")
     if high < max(open_, close, low) or low > min(open_, close):
-        raise DataError(f"{where}: high/low do not bound open/close")
+        raise _BadRow("high/low do not bound open/close")
     return Candle(ts, open_, high, low, close, volume)
 
 
@@ -318,16 +322,18 @@ def load_candles(path: Path) -> CandleFile:
     candles: list[Candle] = []
     numbers: list[int] = []
     for number, row in rows:
-        where = place.at(number)
-        candle = _parse(where, row)
+        try:
+            candle = _parse(row)
+        except _BadRow as bad:
+            raise DataError(f"{place.at(number)}: {bad}") from None
         if candles and candle.ts == candles[-1].ts:
             raise DataError(
-                f"{where}: duplicate timestamp {candle.ts} (also on {place.named(numbers[-1])}); "
-                "remove one of the rows"
+                f"{place.at(number)}: duplicate timestamp {candle.ts} "
+                f"(also on {place.named(numbers[-1])}); remove one of the rows"
             )
         if candles and candle.ts < candles[-1].ts:
             raise DataError(
-                f"{where}: timestamp {candle.ts} is before {place.named(numbers[-1])}'s "
+                f"{place.at(number)}: timestamp {candle.ts} is before {place.named(numbers[-1])}'s "
                 f"{candles[-1].ts}; sort the file by timestamp"
             )
         candles.append(candle)

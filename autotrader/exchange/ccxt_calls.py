@@ -6,9 +6,7 @@ signature or key scrubbed from the message.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from decimal import localcontext
 from typing import Any, TypeVar
 
@@ -18,7 +16,6 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
 )
 
 from autotrader.errors import (
@@ -29,6 +26,7 @@ from autotrader.errors import (
     UnknownOrder,
     VenueUnavailable,
 )
+from autotrader.exchange.retry import RetryPolicy
 
 T = TypeVar("T")
 
@@ -37,22 +35,6 @@ T = TypeVar("T")
 TRANSIENT: tuple[type[Exception], ...] = (ccxt.NetworkError,)
 MAX_RETRY_AFTER_SECS = 60.0  # a longer Retry-After is a maintenance window: fail, retry next cycle
 _SECRET_PARAMS = re.compile(r"(signature|timestamp|recvWindow|apiKey|secret)=[^&\s\"']+", re.I)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 5
-    initial_wait: float = 0.5
-    max_wait: float = 8.0
-    # How a wait passes: real time, or (a test on a simulated clock) advancing that clock, so
-    # back-off and Retry-After are honoured in simulated time without sleeping.
-    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
-
-    def wait(self) -> wait_exponential_jitter:
-        """Exponential backoff with jitter as large as the first wait (none when it is 0)."""
-        return wait_exponential_jitter(
-            multiplier=self.initial_wait, max=self.max_wait, jitter=self.initial_wait
-        )
 
 
 def scrub(message: str) -> str:

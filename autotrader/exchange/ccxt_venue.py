@@ -17,8 +17,9 @@ from autotrader.clock import Clock, from_ms, to_ms
 from autotrader.config import Settings, split_symbol
 from autotrader.errors import ConfigError, OrderOutcomeUnknown, UnknownOrder
 from autotrader.exchange.base import AccountState, OrderReport, Side
-from autotrader.exchange.ccxt_calls import RetryPolicy, call_exchange, scrub, translate
-from autotrader.exchange.feeds import LiveFeed
+from autotrader.exchange.ccxt_calls import call_exchange, scrub, translate
+from autotrader.exchange.live_feed import LiveFeed
+from autotrader.exchange.retry import RetryPolicy
 from autotrader.exchange.rules import SPOT_ONLY_OPTIONS, MarketRules
 
 ZERO = Decimal(0)

@@ -44,7 +44,7 @@ from autotrader.errors import (
     describe,
 )
 from autotrader.exchange.base import OrderReport, Side, Venue
-from autotrader.exchange.ccxt_calls import RetryPolicy
+from autotrader.exchange.retry import RetryPolicy
 from autotrader.failpoints import failpoint
 from autotrader.tools.cap import CapRule
 from autotrader.tools.ledger import (
