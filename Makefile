@@ -75,6 +75,7 @@ lint: $(STAMP)
 
 bench: $(RAY_STAMP)  ## speed, memory, learning and sweep figures on the bundled data
 	$(BIN)/python -m benchmarks.cycle_speed
+	$(BIN)/python -m benchmarks.live_overhead
 	$(BIN)/python -m benchmarks.prompt_size
 	$(BIN)/python -m benchmarks.learning
 	$(BIN)/python -m benchmarks.sweep_speed

@@ -1,7 +1,10 @@
 """The live feed: public market data from CCXT, closed candles only, oldest first.
 
 LiveFeed retries transient failures with backoff, drops the still-open candle the exchange
-includes, and prices paper fills by walking the order book.
+includes, and prices paper fills by walking the order book. It asks the exchange for candles
+once per closed candle: a cycle reads them from several places (the regime, the research, the
+briefs, the tools), and closed candles do not change, so later reads of the same or fewer
+candles are sliced from the last answer until the next candle closes.
 """
 
 from __future__ import annotations
@@ -29,14 +32,24 @@ class LiveFeed:
         self._exchange = exchange
         self._clock = clock
         self._retry = retry
+        # timeframe -> (the close of the newest closed candle, the closed candles last fetched)
+        self._fetched: dict[str, tuple[int, list[Candle]]] = {}
 
     def ohlcv(self, timeframe: str, limit: int) -> list[Candle]:
+        step_ms = TIMEFRAME_SECONDS[timeframe] * 1000
+        now_ms = to_ms(self._clock.now())
+        newest_close = now_ms - now_ms % step_ms
+        newest, candles = self._fetched.get(timeframe, (None, []))
+        if newest == newest_close and len(candles) >= limit:
+            return candles[-limit:]
         rows = call_exchange(
             self._retry, self._exchange.fetch_ohlcv, self.symbol, timeframe, limit=limit + 1
         )
-        step_ms = TIMEFRAME_SECONDS[timeframe] * 1000
-        now_ms = to_ms(self._clock.now())
         closed = [Candle(*row) for row in rows if int(row[0]) + step_ms <= now_ms]
+        # Kept only when it holds the newest closed candle: an exchange still publishing it
+        # is asked again.
+        if closed and closed[-1].ts + step_ms == newest_close:
+            self._fetched[timeframe] = (newest_close, closed)
         return closed[-limit:]
 
     def last_price(self) -> Decimal:

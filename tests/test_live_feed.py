@@ -1,0 +1,70 @@
+"""The live feed asks the exchange for candles once per closed candle, and only keeps a complete
+answer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from autotrader.clock import SimulatedClock, from_ms, to_ms
+from autotrader.exchange.candles import Candle
+from autotrader.exchange.live_feed import LiveFeed
+from tests.helpers import NO_WAIT, real_candles
+
+STEP_MS = 300_000
+
+
+class KlineExchange:
+    """Binance's klines as of the clock, the still-open candle included; `lag` candles at the
+    end not yet published; every call counted."""
+
+    def __init__(self, clock: SimulatedClock, candles: list[Candle]) -> None:
+        self.clock, self.candles, self.calls, self.lag = clock, candles, 0, 0
+
+    def fetch_ohlcv(self, symbol: str, timeframe: str, limit: int) -> list[list[Any]]:
+        self.calls += 1
+        now = to_ms(self.clock.now())
+        opened = [list(c) for c in self.candles if c.ts <= now]
+        return opened[: len(opened) - self.lag][-limit:]
+
+
+def feed_at_a_close() -> tuple[LiveFeed, KlineExchange, SimulatedClock]:
+    candles = real_candles()
+    clock = SimulatedClock(from_ms(candles[500].ts) + timedelta(seconds=10))
+    exchange = KlineExchange(clock, candles)
+    return LiveFeed(exchange, "BTC/USDT", clock, NO_WAIT), exchange, clock
+
+
+def test_reads_within_one_candle_ask_the_exchange_once() -> None:
+    feed, exchange, _ = feed_at_a_close()
+    first = feed.ohlcv("5m", 220)
+    assert feed.ohlcv("5m", 220) == first
+    assert feed.ohlcv("5m", 100) == first[-100:]
+    assert exchange.calls == 1
+    assert first[-1].ts + STEP_MS <= to_ms(exchange.clock.now())  # closed candles only
+
+
+def test_the_next_close_asks_again_and_sees_the_new_candle() -> None:
+    feed, exchange, clock = feed_at_a_close()
+    before = feed.ohlcv("5m", 100)
+    clock.advance_to(clock.now() + timedelta(minutes=5))
+    after = feed.ohlcv("5m", 100)
+    assert exchange.calls == 2
+    assert after[-1].ts == before[-1].ts + STEP_MS
+
+
+def test_more_candles_than_were_fetched_ask_again() -> None:
+    feed, exchange, _ = feed_at_a_close()
+    feed.ohlcv("5m", 10)
+    assert len(feed.ohlcv("5m", 220)) == 220
+    assert exchange.calls == 2
+
+
+def test_an_answer_missing_the_newest_closed_candle_is_not_kept() -> None:
+    feed, exchange, _ = feed_at_a_close()
+    exchange.lag = 2  # the open candle and the one that just closed are not published yet
+    stale = feed.ohlcv("5m", 100)
+    exchange.lag = 0
+    fresh = feed.ohlcv("5m", 100)
+    assert exchange.calls == 2
+    assert fresh[-1].ts == stale[-1].ts + STEP_MS
