@@ -109,8 +109,13 @@ def _bounded(value: float) -> float:
 def strategy_signal(strategy: Strategy, candles: Sequence[Candle]) -> Signal:
     """The stance the strategy's rule takes on these closed candles, and why."""
     closes = [c.close for c in candles]
-    # Distances are scaled by recent per-candle volatility so strengths compare across regimes.
-    sigma = volatility(closes, 20) or 0.001
+
+    def sigma() -> float:
+        """Recent per-candle volatility, which scales distances so strengths compare across
+        regimes (computed only by the rules that report a distance: the shadow books ask every
+        arm on every candle)."""
+        return volatility(closes, 20) or 0.001
+
     match strategy:
         case RsiMeanReversion(params=p):
             value = rsi(closes, p.period)
@@ -135,7 +140,7 @@ def strategy_signal(strategy: Strategy, candles: Sequence[Candle]) -> Signal:
             inputs = {"ma_fast": fast, "ma_slow": slow}
             if fast is None or slow is None:
                 return Signal("KEEP", f"MA({p.slow}) needs {p.slow} candles", inputs)
-            spread = _bounded(abs(fast / slow - 1) / (3 * sigma))
+            spread = _bounded(abs(fast / slow - 1) / (3 * sigma()))
             if fast > slow:
                 return Signal("LONG", f"MA{p.fast} above MA{p.slow}: uptrend", inputs, spread)
             return Signal("FLAT", f"MA{p.fast} below MA{p.slow}: downtrend", inputs, spread)
@@ -146,10 +151,10 @@ def strategy_signal(strategy: Strategy, candles: Sequence[Candle]) -> Signal:
                 return Signal("KEEP", f"breakout needs {p.lookback + 1} candles", inputs)
             if closes[-1] > high:
                 why = f"close broke the {p.lookback}-candle high {high:.2f}: momentum up"
-                return Signal("LONG", why, inputs, _bounded((closes[-1] / high - 1) / sigma))
+                return Signal("LONG", why, inputs, _bounded((closes[-1] / high - 1) / sigma()))
             if closes[-1] < low:
                 why = f"close broke the {p.lookback}-candle low {low:.2f}: momentum down"
-                return Signal("FLAT", why, inputs, _bounded((1 - closes[-1] / low) / sigma))
+                return Signal("FLAT", why, inputs, _bounded((1 - closes[-1] / low) / sigma()))
             return Signal("KEEP", f"close inside the {p.lookback}-candle range", inputs)
         case Hold():  # the cash arm: hold no position
             return Signal("FLAT", "cash: hold no position", {})
