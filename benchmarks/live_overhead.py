@@ -29,12 +29,11 @@ from rich.table import Table
 
 from autotrader.agents.providers import build_models
 from autotrader.clock import SimulatedClock
-from autotrader.config import Settings, load_settings
-from autotrader.core.boot import RunOptions, run_agent
+from autotrader.core.boot import run_agent
 from autotrader.core.orchestrator import Orchestrator
 from autotrader.schemas import Role
 from benchmarks.cycle_speed import bare_cycles_per_second
-from tests.fakes.binance import API_KEY, API_SECRET, FakeBinance
+from tests.fakes.binance import FakeBinance, fake_settings
 from tests.fakes.faults import FaultPlan
 from tests.helpers import real_candles
 
@@ -82,20 +81,9 @@ class TimedModel(Model):
         return self._inner.stream_response(*args, **kwargs)
 
 
-def settings_for(db: Path) -> Settings:
-    return load_settings(
-        env_file=None,
-        mode="testnet",
-        exchange_api_key=API_KEY,
-        exchange_api_secret=API_SECRET,
-        log_level="WARNING",
-        db_path=db,
-    )
-
-
 def measure(db: Path) -> tuple[list[float], list[float]]:
     """(each cycle's wall ms, the same less the exchange's and the model's time)."""
-    settings = settings_for(db)
+    settings = fake_settings(db)
     fake = FakeBinance(
         SimulatedClock(START),
         real_candles(),
@@ -126,13 +114,7 @@ def measure(db: Path) -> tuple[list[float], list[float]]:
 
     Orchestrator.cycle = timed_cycle  # type: ignore[method-assign]
     try:
-        options = RunOptions(
-            exchange=fake.exchange(settings),
-            clock=fake.clock,
-            hours=HOURS,
-            retry_sleep=fake.advance,
-            model_set=models,
-        )
+        options = fake.run_options(settings, models, hours=HOURS)
         asyncio.run(run_agent(settings, options, Console(file=io.StringIO())))
     finally:
         Orchestrator.cycle = cycle  # type: ignore[method-assign]

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from autotrader.clock import SimulatedClock
 from autotrader.config import Settings, load_settings
-from autotrader.core.boot import RunOptions, run_agent
+from autotrader.core.boot import run_agent
 from autotrader.core.reconcile import SETTLE_WINDOW, reconcile
 from autotrader.core.runs import finish_run, log_cycle, start_or_resume
 from autotrader.db import AuditBuffer, Database
@@ -31,7 +31,7 @@ from autotrader.tools.cap import CapRule
 from autotrader.tools.ledger import mark_order, order_by_client_id
 from autotrader.tools.trade import OrderIntent, TradeTool
 from tests.crash_harness import rows
-from tests.fakes.binance import API_KEY, API_SECRET, FakeBinance
+from tests.fakes.binance import FakeBinance, fake_settings
 from tests.fakes.faults import TIMEOUT_AFTER, Fault, FaultPlan
 from tests.fakes.traders import restless_models
 from tests.faults.checks import lost_fills
@@ -48,17 +48,6 @@ T0 = datetime(2025, 9, 29, tzinfo=UTC)
 QTY = Decimal("0.001")
 
 
-def live_settings(db: Path | None = None) -> Settings:
-    return load_settings(
-        env_file=None,
-        mode="testnet",
-        exchange_api_key=API_KEY,
-        exchange_api_secret=API_SECRET,
-        log_level="WARNING",
-        db_path=db,
-    )
-
-
 def quiet_fake(**faults: object) -> FakeBinance:
     """The fake with no drawn faults: only what the test scripts."""
     plan = FaultPlan(0, rate=0, order_rate=0, lagging=0, **faults)  # type: ignore[arg-type]
@@ -67,7 +56,7 @@ def quiet_fake(**faults: object) -> FakeBinance:
 
 def tool_on(fake: FakeBinance, db: Database) -> TradeTool:
     lookup = RetryPolicy(attempts=3, initial_wait=0.5, max_wait=2, sleep=fake.advance)
-    venue = CcxtVenue(fake.exchange(live_settings()), "BTC/USDT", fake.clock, lookup)
+    venue = CcxtVenue(fake.exchange(fake_settings()), "BTC/USDT", fake.clock, lookup)
     cap = CapRule(enforced=False, cap=Decimal(5), buffer=Decimal("0.01"))
     return TradeTool(venue, db, fake.clock, cap=cap, limit=WHOLE_ACCOUNT, lookup=lookup)
 
@@ -150,13 +139,7 @@ def intent_fields(intent: OrderIntent, now: datetime) -> dict[str, object]:
 
 
 def run_live(settings: Settings, fake: FakeBinance, hours: float) -> None:
-    options = RunOptions(
-        exchange=fake.exchange(settings),
-        clock=fake.clock,
-        hours=hours,
-        retry_sleep=fake.advance,
-        model_set=restless_models(settings),
-    )
+    options = fake.run_options(settings, restless_models(settings), hours=hours)
     asyncio.run(run_agent(settings, options, Console(file=io.StringIO())))
 
 
@@ -166,7 +149,7 @@ def test_a_cycle_whose_order_is_unknown_stays_open_until_the_order_shows(tmp_pat
         script={"POST /api/v3/order": [Fault(TIMEOUT_AFTER, executes=True)]},
         lag_script=[300.0],
     )
-    settings = live_settings(tmp_path / "live.db")
+    settings = fake_settings(tmp_path / "live.db")
     run_live(settings, fake, hours=1)
     first, second = rows(settings.db_path, "SELECT cycle_ts, executed FROM cycles LIMIT 2")
     assert first[1] == 1  # its remaining rows say what happened: it traded
@@ -188,7 +171,7 @@ def test_a_live_restart_adopts_the_run_a_crash_left_and_finishes_its_cycle(
     tmp_path: Path,
 ) -> None:
     fake = quiet_fake()
-    settings = live_settings(tmp_path / "live.db")
+    settings = fake_settings(tmp_path / "live.db")
     FAILPOINTS.arm("filled", 1, crash)
     try:
         with pytest.raises(Crash):

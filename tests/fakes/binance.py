@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from http.client import RemoteDisconnected
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -33,8 +34,10 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
+from autotrader.agents.providers import ModelSet
 from autotrader.clock import SimulatedClock, to_ms
-from autotrader.config import TIMEFRAME_SECONDS, Settings, bundled_data_path
+from autotrader.config import TIMEFRAME_SECONDS, Settings, bundled_data_path, load_settings
+from autotrader.core.boot import RunOptions
 from autotrader.exchange.candles import Candle, resample
 from autotrader.exchange.ccxt_venue import build_exchange
 from autotrader.exchange.rules import BUNDLED_RULES
@@ -49,6 +52,18 @@ TICK = Decimal("0.01")
 EIGHT = Decimal("0.00000001")
 SYMBOL, BASE, QUOTE = "BTCUSDT", "BTC", "USDT"
 JSON = "application/json;charset=UTF-8"
+
+
+def fake_settings(db: Path | None = None) -> Settings:
+    """Testnet mode with the fake's keys, quiet, on `db`."""
+    return load_settings(
+        env_file=None,
+        mode="testnet",
+        exchange_api_key=API_KEY,
+        exchange_api_secret=API_SECRET,
+        log_level="WARNING",
+        db_path=db,
+    )
 
 
 def text8(value: Decimal) -> str:
@@ -184,6 +199,16 @@ class FakeBinance:
     def advance(self, seconds: float) -> None:
         """A retry wait, passed on the simulated clock (RunOptions.retry_sleep)."""
         self.clock.advance_to(self.clock.now() + timedelta(seconds=seconds))
+
+    def run_options(self, settings: Settings, models: ModelSet, *, hours: float) -> RunOptions:
+        """How `run_agent` runs live on this fake: its exchange, its clock, its retry waits."""
+        return RunOptions(
+            exchange=self.exchange(settings),
+            clock=self.clock,
+            hours=hours,
+            retry_sleep=self.advance,
+            model_set=models,
+        )
 
     # --- the market, as of the clock ---
 

@@ -28,7 +28,7 @@ from rich.console import Console
 from autotrader.agents.providers import ModelSet
 from autotrader.clock import SimulatedClock
 from autotrader.config import Settings, load_settings
-from autotrader.core.boot import RunOptions, run_agent
+from autotrader.core.boot import run_agent
 from autotrader.errors import VenueUnavailable
 from autotrader.failpoints import FAILPOINTS
 from tests.crash_harness import Invariants, invariants
@@ -211,13 +211,7 @@ def _arm(stage: str, nth: int) -> None:
 
 def boot(settings: Settings, models: ModelSet, fake: FakeBinance, *, hours: float) -> str:
     """One start of the agent on the fake, as a supervisor would start it; its console text."""
-    options = RunOptions(
-        exchange=fake.exchange(settings),
-        clock=fake.clock,
-        hours=hours,
-        retry_sleep=fake.advance,
-        model_set=models,
-    )
+    options = fake.run_options(settings, models, hours=hours)
     out = io.StringIO()
     asyncio.run(run_agent(settings, options, Console(file=out, width=200)))
     return out.getvalue()
