@@ -82,7 +82,7 @@ bench: $(RAY_STAMP)  ## speed, memory, learning and sweep figures on the bundled
 	$(BIN)/python -m benchmarks.dashboard
 
 SWEEP_SPEC ?= sweeps/dev.toml
-sweep: $(STAMP)  ## the development sweep over the shared data (about an hour on 2 cores)
+sweep: $(STAMP)  ## the development sweep over the shared data (about 80 minutes on 2 cores)
 	$(BIN)/python runner.py sweep $(SWEEP_SPEC) $(ARGS)
 
 record: $(STAMP)  ## re-record the whole-cycle OpenAI cassette; needs a real OPENAI_API_KEY
