@@ -294,3 +294,23 @@ def test_max_drawdown_is_the_largest_fall_from_a_running_peak() -> None:
 
     assert max_drawdown([100.0, 120.0, 90.0, 130.0, 117.0]) == pytest.approx(0.25)
     assert max_drawdown([]) == 0.0
+
+
+def test_the_latest_executed_experiment_is_read_through_an_index(db: Database) -> None:
+    """Each cycle asks for it: a plan that sorts every experiment of the scope grows with the run
+    (2.2 ms a cycle at 4,000 experiments)."""
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+    from autotrader.research.lab import LAST_EXECUTED
+
+    sql = str(
+        LAST_EXECUTED.compile(
+            dialect=sqlite_dialect.dialect(), compile_kwargs={"render_postcompile": True}
+        )
+    )
+    with sqlite3.connect(db.path) as raw:
+        binds = ("scope",) + (1,) * (sql.count("?") - 1)  # the scope, then limits and flags
+        plan = raw.execute(f"EXPLAIN QUERY PLAN {sql}", binds).fetchall()
+    steps = " | ".join(str(step[-1]) for step in plan)
+    assert "ix_experiments_scope_created" in steps
+    assert "TEMP B-TREE" not in steps

@@ -53,10 +53,13 @@ EXPOSURE_AFTER = {"BUY": 1.0, "SELL": 0.0}
 
 # The newest executed proposal of a scope: a BUY that was no probe means its arm holds the open
 # position (a probe's position is the smallest order, not the arm's).
+# Ordered by created_ts, which write_experiment sets to entry_ts: it is the indexed one (scope,
+# created_ts), so each cycle reads back to the newest executed row instead of sorting every
+# experiment of the scope (2.2 ms a cycle at 4,000 experiments, growing with the run).
 LAST_EXECUTED = (
     select_columns(col(Experiment.arm), col(Experiment.action), col(Experiment.explore))
     .where(col(Experiment.scope) == bindparam("scope"), col(Experiment.executed))
-    .order_by(col(Experiment.entry_ts).desc())
+    .order_by(col(Experiment.created_ts).desc())
     .limit(1)
 )
 TOP_ARMS = 3  # per regime, what the brief lists
