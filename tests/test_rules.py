@@ -109,3 +109,34 @@ def test_prices_round_exactly_as_ccxt_rounds_them(symbol: str, price: Decimal) -
     with decimal.localcontext():
         expected = EXCHANGE.price_to_precision(symbol, str(price))
     assert str(RULES[symbol].round_price(price)) == str(Decimal(expected))
+
+
+class DecimalPlacesExchange:
+    """A CCXT exchange that counts precision in decimal places, as some venues do."""
+
+    id = "someexchange"
+    symbols = ("BTC/USDT",)
+
+    def __init__(self, mode: int) -> None:
+        self.precisionMode = mode
+
+    def market(self, symbol: str) -> dict[str, object]:
+        return {
+            "precision": {"amount": 5, "price": 2},
+            "limits": {"amount": {"min": 0.00001, "max": None}, "cost": {"min": 5.0}},
+        }
+
+
+def test_decimal_places_become_a_step() -> None:
+    import ccxt
+
+    rules = MarketRules.of(DecimalPlacesExchange(ccxt.DECIMAL_PLACES), "BTC/USDT")
+    assert (rules.amount_step, rules.price_tick) == (Decimal("0.00001"), Decimal("0.01"))
+    assert rules.round_amount_down(Decimal("0.123456789")) == Decimal("0.12345")
+
+
+def test_significant_digits_are_refused_in_one_line() -> None:
+    import ccxt
+
+    with pytest.raises(ConfigError, match="EXCHANGE_ID=someexchange counts precision in"):
+        MarketRules.of(DecimalPlacesExchange(ccxt.SIGNIFICANT_DIGITS), "BTC/USDT")

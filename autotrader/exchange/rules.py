@@ -67,8 +67,8 @@ class MarketRules:
         limits = market["limits"]
         return cls(
             symbol=symbol,
-            amount_step=Decimal(str(market["precision"]["amount"])),
-            price_tick=Decimal(str(market["precision"]["price"])),
+            amount_step=_step(exchange, market["precision"]["amount"]),
+            price_tick=_step(exchange, market["precision"]["price"]),
             min_amount=_decimal(limits["amount"]["min"]) or Decimal(0),
             min_notional=_decimal(limits["cost"]["min"]) or Decimal(0),
             max_amount=_decimal(limits["amount"]["max"]),
@@ -129,6 +129,21 @@ class MarketRules:
         needed = max(self.min_amount, self.min_notional / price)
         steps = (needed / self.amount_step).to_integral_value(rounding="ROUND_CEILING")
         return steps * self.amount_step
+
+
+def _step(exchange: Any, precision: Any) -> Decimal:
+    """A CCXT market precision as a step: the step itself in TICK_SIZE mode (Binance's), or
+    10^-places in DECIMAL_PLACES mode; significant digits have no fixed step."""
+    import ccxt
+
+    if exchange.precisionMode == ccxt.TICK_SIZE:
+        return _plain(Decimal(str(precision)))
+    if exchange.precisionMode == ccxt.DECIMAL_PLACES:
+        return Decimal(1).scaleb(-int(precision))
+    raise ConfigError(
+        f"EXCHANGE_ID={exchange.id} counts precision in significant digits, which has no fixed "
+        "order step; use an exchange that states a tick size or decimal places"
+    )
 
 
 def _unknown(symbol: str, venue: str, known: Any) -> ConfigError:
