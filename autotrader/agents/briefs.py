@@ -15,7 +15,7 @@ from agents import HandoffInputData
 from autotrader.cycle import CycleContext
 from autotrader.db.types import decimal_to_text
 from autotrader.exchange.base import MarketData
-from autotrader.research.arms import arm_of
+from autotrader.research.lab import is_probe
 from autotrader.research.regime import shock
 from autotrader.research.sizing import position_fraction
 from autotrader.schemas import SAFE_PLAN, SAFE_PROPOSAL, compact, to_payload
@@ -101,18 +101,6 @@ def _cycle(data: HandoffInputData) -> CycleContext:
     return cycle
 
 
-def is_probe(cycle: CycleContext) -> bool:
-    """Whether this cycle explores: a plan that may explore (explore_ratio above 0) whose first
-    arm is not the research's pick. A probe trades the smallest valid quantity: it learns the
-    fills and costs the shadow research cannot, never the arm's signal."""
-    plan = cycle.plan
-    return (
-        plan is not None
-        and plan.explore_ratio > 0
-        and arm_of(plan.strategies[0]) != cycle.research.best
-    )
-
-
 def trader_input(data: HandoffInputData) -> HandoffInputData:
     cycle = _cycle(data)
     settings, deps = cycle.settings, cycle.deps
@@ -127,7 +115,7 @@ def trader_input(data: HandoffInputData) -> HandoffInputData:
         ),
         cap=deps.trade.cap,
     )
-    probe = is_probe(cycle)
+    probe = is_probe(cycle.plan, cycle.research.best)
     if probe:  # the smallest order the exchange takes
         sizing["buy_qty_to_target"] = sizing["min_valid_qty"]
         sizing["target_position_value"] = decimal_to_text(

@@ -52,12 +52,17 @@ EXPOSURE_AFTER = {"BUY": 1.0, "SELL": 0.0}
 
 
 # The newest executed proposal of a scope: a BUY that was no probe means its arm holds the open
-# position (a probe's position is the smallest order, not the arm's).
+# position (a probe's position is the smallest order, not the arm's); its time is the last trade.
 # Ordered by created_ts, which write_experiment sets to entry_ts: it is the indexed one (scope,
 # created_ts), so each cycle reads back to the newest executed row instead of sorting every
 # experiment of the scope (2.2 ms a cycle at 4,000 experiments, growing with the run).
 LAST_EXECUTED = (
-    select_columns(col(Experiment.arm), col(Experiment.action), col(Experiment.explore))
+    select_columns(
+        col(Experiment.arm),
+        col(Experiment.action),
+        col(Experiment.explore),
+        col(Experiment.created_ts),
+    )
     .where(col(Experiment.scope) == bindparam("scope"), col(Experiment.executed))
     .order_by(col(Experiment.created_ts).desc())
     .limit(1)
@@ -78,17 +83,26 @@ def _summary(e: Estimate) -> dict[str, Any]:
 @dataclass(frozen=True)
 class ResearchView:
     """The shadow research as of one cycle: the current regime, every arm's estimate in it and
-    in each regime, the arm holding the open position, and the arms a plan should list."""
+    in each regime, the arm holding the open position, the arms a plan should list, and when the
+    account last traded (None: never in this scope)."""
 
     regime: str | None
     current: dict[str, Estimate]
     by_regime: dict[str, dict[str, Estimate]]
     holding: str | None
     chosen: list[str]
+    last_trade: datetime | None = None
+    now: datetime | None = None
 
     @property
     def best(self) -> str:
         return self.chosen[0]
+
+    def hours_since_trade(self) -> float | None:
+        """Hours from the last executed order to this cycle (None: none yet)."""
+        if self.last_trade is None or self.now is None:
+            return None
+        return round((self.now - self.last_trade).total_seconds() / 3600, 1)
 
     def arms(self) -> dict[str, dict[str, Any]]:
         """Per arm, its preset parameters and its expected net reward per position in the
@@ -118,6 +132,7 @@ class ResearchView:
             "regime": self.regime,
             "holding": self.holding,
             "picks": self.chosen,
+            "hours_since_trade": self.hours_since_trade(),
             "regime_columns": REGIME_COLUMNS,
             "regimes": {r: arms for r, arms in regimes.items() if arms},
         }
@@ -131,6 +146,13 @@ class Recorded:
 
     arm: str
     explore: bool
+
+
+def is_probe(plan: Plan | None, pick: str) -> bool:
+    """Whether a plan explores: it may (explore_ratio above 0) and its first arm is not the
+    research's pick. A probe trades the smallest valid quantity: it learns the fills and costs
+    the shadow research cannot, never the arm's signal."""
+    return plan is not None and plan.explore_ratio > 0 and arm_of(plan.strategies[0]) != pick
 
 
 def followed_strategy(plan: Plan, proposal: Proposal) -> Strategy:
@@ -173,10 +195,11 @@ class Lab:
         arms = list(ARM_PRESETS)
         current = estimates(cells, arms, regime)
         found = self._db.read(LAST_EXECUTED, scope=self._scope)
-        holding = str(found[0][0]) if found and found[0][1:] == ("BUY", False) else None
+        holding = str(found[0][0]) if found and found[0][1:3] == ("BUY", False) else None
+        last_trade: datetime | None = found[0][3] if found else None
         chosen = choose(current, holding=holding, one_way_cost=float(self._one_way_cost))
         by_regime = {r: estimates(cells, arms, r) for r in REGIMES}
-        return ResearchView(regime, current, by_regime, holding, chosen)
+        return ResearchView(regime, current, by_regime, holding, chosen, last_trade, now)
 
     @property
     def _one_way_cost(self) -> Decimal:
@@ -199,9 +222,10 @@ class Lab:
         return self._evaluation
 
     def tried(self, view: ResearchView, plan: Plan, proposal: Proposal) -> Recorded:
-        """What a cycle tries: the arm its proposal follows, and whether that explores."""
-        arm = arm_of(followed_strategy(plan, proposal))
-        return Recorded(arm, arm != view.best)
+        """What a cycle tries: the arm its proposal follows, and whether that explores (a
+        probe, sized as one: an arm the research picked keeps its full size whichever of the
+        plan's arms the Trader followed)."""
+        return Recorded(arm_of(followed_strategy(plan, proposal)), is_probe(plan, view.best))
 
     def record(
         self,

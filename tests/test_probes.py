@@ -1,0 +1,83 @@
+"""Probes: the smallest real orders, at most about one round trip a day, and never a label on a
+position the research picked (which keeps its full size and its arm)."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from autotrader.agents.offline import PROBE_AFTER_HOURS, plan_decision
+from autotrader.research.arms import ARM_PRESETS, arm_of
+from autotrader.research.lab import is_probe
+from autotrader.schemas import Plan, to_payload
+from tests.helpers import run_replay
+
+
+def _brief(
+    hours_since_trade: float | None, now: str = "2025-09-20T00:00:00+00:00"
+) -> dict[str, Any]:
+    """A Planner brief where no arm has an edge (the research picks cash)."""
+    arms = {
+        arm: {"params": to_payload(preset)["params"], "mean": 0.0, "sd": 0.001, "n": 5, "n_all": 9}
+        for arm, preset in ARM_PRESETS.items()
+    }
+    return {
+        "now": now,
+        "arms": arms,
+        "research": {
+            "holding": None,
+            "one_way_cost": 0.0015,
+            "hours_since_trade": hours_since_trade,
+        },
+        "regime": {"vol_ratio": 1.0, "shock": 1.0},
+        "timeframe_secs": 300,
+    }
+
+
+def _probes(hours_since_trade: float | None) -> int:
+    plans = [
+        plan_decision(_brief(hours_since_trade, f"2025-09-20T{h:02d}:{m:02d}:00+00:00"), seed=1)
+        for h in range(24)
+        for m in range(0, 60, 5)
+    ]
+    return sum(is_probe(plan, "cash") for plan in plans)
+
+
+def test_a_flat_planner_probes_only_after_a_day_without_a_trade() -> None:
+    assert _probes(PROBE_AFTER_HOURS - 0.1) == 0
+    assert _probes(PROBE_AFTER_HOURS) > 0 and _probes(None) > 0
+
+
+def test_a_plan_led_by_the_research_pick_is_no_probe_whichever_arm_trades() -> None:
+    picked, other = "rsi_mean_reversion:30-70", "ma_crossover:20-50"
+    strategies = [to_payload(ARM_PRESETS[picked]), to_payload(ARM_PRESETS[other])]
+    plan = Plan.model_validate(
+        {
+            "mode": "TRADE",
+            "explore_ratio": 0.15,
+            "next_wakeup_secs": 300,
+            "strategies": strategies,
+        }
+    )
+    assert arm_of(plan.strategies[1]) == other
+    assert not is_probe(plan, picked)  # the Trader may follow the second arm at full size
+    assert is_probe(plan, other)  # led by an arm the research did not pick
+    assert not is_probe(plan.model_copy(update={"explore_ratio": 0.0}), other)
+
+
+def test_a_replay_never_probes_within_a_day_of_its_last_trade(tmp_path: Path) -> None:
+    db_path = tmp_path / "probes.db"
+    code, _ = run_replay(db_path, hours=72, start=datetime(2025, 9, 14, tzinfo=UTC))
+    assert code == 0
+    with sqlite3.connect(db_path) as db:
+        rows = db.execute(
+            "SELECT cycle_ts, explore, action FROM cycles WHERE executed = 1 ORDER BY cycle_ts"
+        ).fetchall()
+    trades = [(datetime.fromisoformat(ts), bool(explore), action) for ts, explore, action in rows]
+    probe_buys = [ts for ts, explore, action in trades if explore and action == "BUY"]
+    assert probe_buys, "the replay probed"
+    for when in probe_buys:
+        before = [ts for ts, _, _ in trades if ts < when]
+        assert not before or when - before[-1] >= timedelta(hours=PROBE_AFTER_HOURS)
