@@ -68,3 +68,14 @@ def test_an_answer_missing_the_newest_closed_candle_is_not_kept() -> None:
     fresh = feed.ohlcv("5m", 100)
     assert exchange.calls == 2
     assert fresh[-1].ts == stale[-1].ts + STEP_MS
+
+
+def test_a_market_with_less_history_than_asked_is_asked_once() -> None:
+    candles = real_candles()[:60]  # a young market: 59 closed candles, however many are asked
+    clock = SimulatedClock(from_ms(candles[59].ts) + timedelta(seconds=10))
+    exchange = KlineExchange(clock, candles)
+    feed = LiveFeed(exchange, "BTC/USDT", clock, NO_WAIT)
+    assert len(feed.ohlcv("5m", 220)) == 59
+    assert len(feed.ohlcv("5m", 220)) == 59 and feed.ohlcv("5m", 10) == feed.ohlcv("5m", 220)[-10:]
+    assert exchange.calls == 1
+    assert len(feed.ohlcv("5m", 500)) == 59 and exchange.calls == 2  # more than asked: again

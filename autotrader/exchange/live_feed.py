@@ -4,7 +4,8 @@ LiveFeed retries transient failures with backoff, drops the still-open candle th
 includes, and prices paper fills by walking the order book. It asks the exchange for candles
 once per closed candle: a cycle reads them from several places (the regime, the research, the
 briefs, the tools), and closed candles do not change, so later reads of the same or fewer
-candles are sliced from the last answer until the next candle closes.
+candles are sliced from the last answer until the next candle closes (an answer shorter than
+asked is all the exchange has, so it serves every read up to the limit it was asked for).
 """
 
 from __future__ import annotations
@@ -32,15 +33,16 @@ class LiveFeed:
         self._exchange = exchange
         self._clock = clock
         self._retry = retry
-        # timeframe -> (the close of the newest closed candle, the closed candles last fetched)
-        self._fetched: dict[str, tuple[int, list[Candle]]] = {}
+        # timeframe -> (the close of the newest closed candle, the limit asked, the closed
+        # candles it fetched)
+        self._fetched: dict[str, tuple[int, int, list[Candle]]] = {}
 
     def ohlcv(self, timeframe: str, limit: int) -> list[Candle]:
         step_ms = TIMEFRAME_SECONDS[timeframe] * 1000
         now_ms = to_ms(self._clock.now())
         newest_close = now_ms - now_ms % step_ms
-        newest, candles = self._fetched.get(timeframe, (None, []))
-        if newest == newest_close and len(candles) >= limit:
+        newest, asked, candles = self._fetched.get(timeframe, (None, 0, []))
+        if newest == newest_close and limit <= max(asked, len(candles)):
             return candles[-limit:]
         rows = call_exchange(
             self._retry, self._exchange.fetch_ohlcv, self.symbol, timeframe, limit=limit + 1
@@ -49,7 +51,7 @@ class LiveFeed:
         # Kept only when it holds the newest closed candle: an exchange still publishing it
         # is asked again.
         if closed and closed[-1].ts + step_ms == newest_close:
-            self._fetched[timeframe] = (newest_close, closed)
+            self._fetched[timeframe] = (newest_close, limit, closed)
         return closed[-limit:]
 
     def last_price(self) -> Decimal:

@@ -68,7 +68,6 @@ LAST_EXECUTED = (
     .limit(1)
 )
 TOP_ARMS = 3  # per regime, what the brief lists
-REGIME_COLUMNS = ["arm", "mean", "sd", "n", "n_all"]  # a row of the brief's research.regimes
 
 
 def _summary(e: Estimate) -> dict[str, Any]:
@@ -78,6 +77,10 @@ def _summary(e: Estimate) -> dict[str, Any]:
         "n": e.count,
         "n_all": e.pooled,
     }
+
+
+# A row of the brief's research.regimes: the arm, then its summary's fields in their order.
+REGIME_COLUMNS = ["arm", *_summary(Estimate(0.0, 0.0, 0, 0))]
 
 
 @dataclass(frozen=True)
