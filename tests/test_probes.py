@@ -1,5 +1,6 @@
-"""Probes: the smallest real orders, at most about one round trip a day, and never a label on a
-position the research picked (which keeps its full size and its arm)."""
+"""Probes: the smallest real orders, until the cost model has its fills and then about one round
+trip a day, and never a label on a position the research picked (which keeps its full size and
+its arm)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from typing import Any
 
 from autotrader.agents.offline import PROBE_AFTER_HOURS, plan_decision
 from autotrader.research.arms import ARM_PRESETS, arm_of
+from autotrader.research.costs import COST_FILLS
 from autotrader.research.lab import is_probe
 from autotrader.schemas import Plan, to_payload
 from tests.helpers import run_replay
 
 
 def _brief(
-    hours_since_trade: float | None, now: str = "2025-09-20T00:00:00+00:00"
+    hours_since_trade: float | None, fills: int, now: str = "2025-09-20T00:00:00+00:00"
 ) -> dict[str, Any]:
     """A Planner brief where no arm has an edge (the research picks cash)."""
     arms = {
@@ -30,15 +32,18 @@ def _brief(
             "holding": None,
             "one_way_cost": 0.0015,
             "hours_since_trade": hours_since_trade,
+            "costs": {"fills": fills},
         },
         "regime": {"vol_ratio": 1.0, "shock": 1.0},
         "timeframe_secs": 300,
     }
 
 
-def _probes(hours_since_trade: float | None) -> int:
+def _probes(hours_since_trade: float | None, fills: int = COST_FILLS) -> int:
     plans = [
-        plan_decision(_brief(hours_since_trade, f"2025-09-20T{h:02d}:{m:02d}:00+00:00"), seed=1)
+        plan_decision(
+            _brief(hours_since_trade, fills, f"2025-09-20T{h:02d}:{m:02d}:00+00:00"), seed=1
+        )
         for h in range(24)
         for m in range(0, 60, 5)
     ]
@@ -47,7 +52,12 @@ def _probes(hours_since_trade: float | None) -> int:
 
 def test_a_flat_planner_probes_only_after_a_day_without_a_trade() -> None:
     assert _probes(PROBE_AFTER_HOURS - 0.1) == 0
-    assert _probes(PROBE_AFTER_HOURS) > 0 and _probes(None) > 0
+    assert _probes(PROBE_AFTER_HOURS) > 0 and _probes(None, fills=0) > 0
+
+
+def test_a_planner_probes_until_the_cost_model_has_its_fills() -> None:
+    assert _probes(0.5, fills=COST_FILLS - 1) > 0
+    assert _probes(0.5, fills=COST_FILLS) == 0
 
 
 def test_a_plan_led_by_the_research_pick_is_no_probe_whichever_arm_trades() -> None:
@@ -67,7 +77,9 @@ def test_a_plan_led_by_the_research_pick_is_no_probe_whichever_arm_trades() -> N
     assert not is_probe(plan.model_copy(update={"explore_ratio": 0.0}), other)
 
 
-def test_a_replay_never_probes_within_a_day_of_its_last_trade(tmp_path: Path) -> None:
+def test_a_replay_probes_within_a_day_of_a_trade_only_for_its_first_fills(
+    tmp_path: Path,
+) -> None:
     db_path = tmp_path / "probes.db"
     code, _ = run_replay(db_path, hours=72, start=datetime(2025, 9, 14, tzinfo=UTC))
     assert code == 0
@@ -76,8 +88,10 @@ def test_a_replay_never_probes_within_a_day_of_its_last_trade(tmp_path: Path) ->
             "SELECT cycle_ts, explore, action FROM cycles WHERE executed = 1 ORDER BY cycle_ts"
         ).fetchall()
     trades = [(datetime.fromisoformat(ts), bool(explore), action) for ts, explore, action in rows]
-    probe_buys = [ts for ts, explore, action in trades if explore and action == "BUY"]
-    assert probe_buys, "the replay probed"
-    for when in probe_buys:
+    # A probe is a BUY; the fills before it are what its cost model had.
+    late = [ts for i, (ts, explore, action) in enumerate(trades) if explore and i >= COST_FILLS]
+    early = [ts for i, (ts, explore, _) in enumerate(trades[:COST_FILLS]) if explore]
+    assert early and late, "the replay probed for its cost model and later"
+    for when in late:
         before = [ts for ts, _, _ in trades if ts < when]
-        assert not before or when - before[-1] >= timedelta(hours=PROBE_AFTER_HOURS)
+        assert when - before[-1] >= timedelta(hours=PROBE_AFTER_HOURS)

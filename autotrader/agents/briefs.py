@@ -58,8 +58,7 @@ def planner_brief(cycle: CycleContext, weekly_evaluation: Any | None) -> dict[st
         "mode": settings.mode,
         "regime": regime_features(deps.venue.market, settings.timeframe),
         "arms": cycle.research.arms(),
-        "research": cycle.research.state()
-        | {"one_way_cost": float(settings.fee_rate + settings.slippage)},
+        "research": cycle.research.state(),
         "account": _fields(account),
         "weekly_evaluation": weekly_view(weekly_evaluation),
     }

@@ -6,11 +6,11 @@ must beat:
 - Planner: reads every arm's expected net reward per position in the current regime (the
   shadow research: all arms measured on closed candles, without trading them) and plays the
   best arm with an edge over its round-trip cost, else cash; the arm holding the open position
-  keeps it inside a no-trade band. When flat after a day without a trade it probes with chance
-  PROBE_RATIO: arms by Thompson draw, at the smallest valid order (fills and costs, not
-  signals). OBSERVE on a shock (a
-  candle of more than SHOCK_THRESHOLD recent volatilities) or missing data; it wakes every
-  candle while an arm is in play, else by the volatility regime.
+  keeps it inside a no-trade band. When flat it probes with chance PROBE_RATIO while the cost
+  model has fewer than COST_FILLS fills, then after a day without a trade: arms by Thompson
+  draw, at the smallest valid order (fills and costs, not signals). OBSERVE on a shock (a candle
+  of more than SHOCK_THRESHOLD recent volatilities) or missing data; it wakes every candle while
+  an arm is in play, else by the volatility regime.
 - Trader: calls get_ohlcv and compute_indicators at once, then follows the primary strategy's
   stance toward a target position (ORDER_FRACTION of equity, less when volatility runs above
   VOL_TARGET_DAILY; capped in real mode).
@@ -40,14 +40,16 @@ from autotrader.agents.wire import (
 )
 from autotrader.research.arms import family_of
 from autotrader.research.choice import Estimate, choose
+from autotrader.research.costs import COST_FILLS
 from autotrader.research.regime import SHOCK_THRESHOLD
 from autotrader.schemas import HOLD_VERDICT, Plan, Proposal, Role, Verdict, to_payload
 
 HOLD_CONFIDENCE = 0.5
 # The chance a flat cycle probes: the smallest real order under an arm, to learn fills and costs
-# (the shadow research already knows every arm's signal). Fees and spreads drift over days, not
-# candles, so a probe is due only after PROBE_AFTER_HOURS without any trade: at most about one
-# round trip a day whatever the timeframe (15% of flat 5m cycles cost 0.2% of equity a month).
+# (the shadow research already knows every arm's signal). Probes are due until the cost model
+# holds its COST_FILLS fills; after that fees and spreads drift over days, not candles, so one is
+# due only after PROBE_AFTER_HOURS without any trade: about one round trip a day whatever the
+# timeframe (15% of every flat 5m cycle cost 0.2% of equity a month).
 PROBE_RATIO = 0.15
 PROBE_AFTER_HOURS = 24.0
 
@@ -69,7 +71,8 @@ def plan_decision(brief: dict[str, Any], seed: int, pinned_arm: str | None = Non
     arms: dict[str, dict[str, Any]] = brief["arms"]
     research = brief.get("research") or {}
     since_trade = research.get("hours_since_trade")
-    probe_due = since_trade is None or since_trade >= PROBE_AFTER_HOURS
+    fills = (research.get("costs") or {}).get("fills", 0)
+    probe_due = fills < COST_FILLS or since_trade is None or since_trade >= PROBE_AFTER_HOURS
     explore_ratio = PROBE_RATIO if pinned_arm is None and probe_due else 0.0
     if pinned_arm is not None:
         candidates = [pinned_arm]

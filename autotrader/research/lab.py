@@ -30,6 +30,7 @@ from autotrader.exchange.base import MarketData
 from autotrader.exchange.feeds import price_of
 from autotrader.research.arms import ARM_PRESETS, arm_of
 from autotrader.research.choice import CASH, Estimate, choose, estimates
+from autotrader.research.costs import CostModel, read_cost_model
 from autotrader.research.evaluation import evaluate_week, evaluation_due, latest_evaluation
 from autotrader.research.outcomes import due_outcomes
 from autotrader.research.regime import REGIME_CANDLES, REGIMES, regime_of
@@ -86,16 +87,17 @@ REGIME_COLUMNS = ["arm", *_summary(Estimate(0.0, 0.0, 0, 0))]
 @dataclass(frozen=True)
 class ResearchView:
     """The shadow research as of one cycle: the current regime, every arm's estimate in it and
-    in each regime, the arm holding the open position, the arms a plan should list, and when the
-    account last traded (None: never in this scope)."""
+    in each regime, the arm holding the open position, the arms a plan should list, when the
+    account last traded (None: never in this scope) and the cost model the research charged."""
 
     regime: str | None
     current: dict[str, Estimate]
     by_regime: dict[str, dict[str, Estimate]]
     holding: str | None
     chosen: list[str]
-    last_trade: datetime | None = None
-    now: datetime | None = None
+    last_trade: datetime | None
+    now: datetime
+    costs: CostModel
 
     @property
     def best(self) -> str:
@@ -103,7 +105,7 @@ class ResearchView:
 
     def hours_since_trade(self) -> float | None:
         """Hours from the last executed order to this cycle (None: none yet)."""
-        if self.last_trade is None or self.now is None:
+        if self.last_trade is None:
             return None
         return round((self.now - self.last_trade).total_seconds() / 3600, 1)
 
@@ -136,6 +138,8 @@ class ResearchView:
             "holding": self.holding,
             "picks": self.chosen,
             "hours_since_trade": self.hours_since_trade(),
+            "one_way_cost": float(self.costs.one_way),
+            "costs": self.costs.view(),
             "regime_columns": REGIME_COLUMNS,
             "regimes": {r: arms for r, arms in regimes.items() if arms},
         }
@@ -183,9 +187,13 @@ class Lab:
         self._scope = scope
         self._run_start = run_start
         self._evaluation = latest_evaluation(db, scope)
+        self._costs = CostModel(settings.fee_rate + settings.slippage)
 
     def view(self, now: datetime) -> ResearchView:
         settings = self._settings
+        self._costs = read_cost_model(
+            self._db, self._scope, settings.symbol, settings.fee_rate + settings.slippage
+        )
         candles = self._market.ohlcv(settings.timeframe, REGIME_CANDLES)
         regime = regime_of([c.close for c in candles])
         cells = with_open_positions(
@@ -202,11 +210,14 @@ class Lab:
         last_trade: datetime | None = found[0][3] if found else None
         chosen = choose(current, holding=holding, one_way_cost=float(self._one_way_cost))
         by_regime = {r: estimates(cells, arms, r) for r in REGIMES}
-        return ResearchView(regime, current, by_regime, holding, chosen, last_trade, now)
+        return ResearchView(
+            regime, current, by_regime, holding, chosen, last_trade, now, self._costs
+        )
 
     @property
     def _one_way_cost(self) -> Decimal:
-        return self._settings.fee_rate + self._settings.slippage
+        """What a side costs, as the fills measured it this cycle (research/costs.py)."""
+        return self._costs.one_way
 
     def weekly(self, audit: AuditBuffer, now: datetime) -> dict[str, Any] | None:
         """The latest weekly evaluation, after running a new one when a week has passed (noted
@@ -286,7 +297,7 @@ class Lab:
             timeframe=settings.timeframe,
             step_ms=settings.timeframe_seconds * 1000,
             now=now,
-            one_way_cost=float(settings.fee_rate + settings.slippage),
+            one_way_cost=float(self._one_way_cost),
         )
         if outcomes:
             audit.then(
