@@ -148,8 +148,7 @@ class ResearchView:
 @dataclass(frozen=True)
 class Recorded:
     """What a cycle tried: the arm of the strategy its proposal followed, and whether that was
-    exploration (not the arm with the best posterior mean). Stored alike in cycles and
-    experiments."""
+    exploration (a probe: see `is_probe`). Stored alike in cycles and experiments."""
 
     arm: str
     explore: bool
@@ -187,13 +186,17 @@ class Lab:
         self._scope = scope
         self._run_start = run_start
         self._evaluation = latest_evaluation(db, scope)
-        self._costs = CostModel(settings.fee_rate + settings.slippage)
+        self._costs = self._read_costs()  # a resumed cycle's measure sees the same costs
+
+    def _read_costs(self) -> CostModel:
+        settings = self._settings
+        return read_cost_model(
+            self._db, self._scope, settings.symbol, settings.fee_rate + settings.slippage
+        )
 
     def view(self, now: datetime) -> ResearchView:
         settings = self._settings
-        self._costs = read_cost_model(
-            self._db, self._scope, settings.symbol, settings.fee_rate + settings.slippage
-        )
+        self._costs = self._read_costs()
         candles = self._market.ohlcv(settings.timeframe, REGIME_CANDLES)
         regime = regime_of([c.close for c in candles])
         cells = with_open_positions(
