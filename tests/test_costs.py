@@ -33,6 +33,7 @@ def test_a_fee_is_a_share_of_the_notional_in_either_asset_of_the_pair() -> None:
     qty, price = Decimal("0.5"), Decimal(200)
     assert fee_share(Decimal("0.1"), "USDT", qty, price, "BTC/USDT") == Decimal("0.001")
     assert fee_share(Decimal("0.0005"), "BTC", qty, price, "BTC/USDT") == Decimal("0.001")
+    assert fee_share(Decimal("0.1"), "", qty, price, "BTC/USDT") == Decimal("0.001")  # as booked
     assert fee_share(Decimal("0.01"), "BNB", qty, price, "BTC/USDT") is None
 
 
@@ -57,9 +58,29 @@ def test_a_paper_replay_measures_its_fills_at_the_configured_cost(tmp_path: Path
     with sqlite3.connect(db_path) as raw:
         (scope,) = raw.execute("SELECT scope FROM runs").fetchone()
     db = Database.open(db_path)
-    model = read_cost_model(db, scope, "BTC/USDT", CONFIGURED)
+    model = read_cost_model(db, scope, "BTC/USDT", Decimal("0.001"), Decimal("0.0005"))
     db.close()
     assert model.fills >= MIN_FILLS and model.measured is not None
     # The paper venue fills at the decision's price moved by SLIPPAGE and pays FEE_RATE.
     assert abs(model.measured - float(CONFIGURED)) < 1e-6
     assert model.one_way == CONFIGURED
+
+
+def test_a_runs_fills_are_read_through_its_index_without_a_sort(tmp_path: Path) -> None:
+    """Each cycle reads them: a scan of every run's trades would grow with the database."""
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+    from autotrader.research.costs import RECENT_FILLS
+
+    sql = str(
+        RECENT_FILLS.compile(
+            dialect=sqlite_dialect.dialect(), compile_kwargs={"render_postcompile": True}
+        )
+    )
+    Database.open(tmp_path / "plan.db").close()  # every table and index, migrated
+    with sqlite3.connect(tmp_path / "plan.db") as raw:
+        binds = ("run",) + (1,) * (sql.count("?") - 1)  # the run, then the limits
+        plan = raw.execute(f"EXPLAIN QUERY PLAN {sql}", binds).fetchall()
+    steps = " | ".join(str(step[-1]) for step in plan)
+    assert "ix_trades_run" in steps
+    assert "SCAN" not in steps and "TEMP B-TREE" not in steps

@@ -5,7 +5,8 @@ price its decision saw, against the order (a BUY above that price, a SELL below 
 shadow books cannot know and a probe's real order measures. The research charges the configured
 cost (FEE_RATE + SLIPPAGE) unless the last COST_FILLS fills show it is too low with about 97.5%
 confidence (their mean less CONFIDENCE_Z standard errors is above it); then it charges their
-mean. It never charges less than configured: a cheap streak is no reason to trade more.
+mean. It never charges less than configured: a cheap streak is no reason to trade more. A fee
+paid in a third asset (BNB) counts at FEE_RATE, its price part as measured.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ COST_FILLS = 20  # the recent fills the measurement reads (its standard error: s
 MIN_FILLS = 5  # fewer say nothing about the spread of costs
 CONFIDENCE_Z = 2.0
 
+SCOPE_RUNS = select_columns(col(Run.run_id)).where(col(Run.scope) == bindparam("scope"))
+# One run's newest fills, through the (run_id, id) index: no scan of other runs' trades.
 RECENT_FILLS = (
     select_columns(
+        col(Trade.id),
         col(Trade.side),
         col(Cycle.price),
         col(Trade.price),
@@ -37,8 +41,7 @@ RECENT_FILLS = (
         col(Trade.fee_asset),
     )
     .join(Cycle, col(Cycle.trace_id) == col(Trade.trace_id))
-    .join(Run, col(Run.run_id) == col(Cycle.run_id))
-    .where(col(Run.scope) == bindparam("scope"), col(Cycle.price).is_not(None))
+    .where(col(Trade.run_id) == bindparam("run_id"), col(Cycle.price).is_not(None))
     .order_by(col(Trade.id).desc())
     .limit(COST_FILLS)
 )
@@ -54,12 +57,10 @@ def fill_cost(side: str, decision_price: Decimal, fill_price: Decimal, fee_share
 def fee_share(
     fee: Decimal, fee_asset: str, qty: Decimal, price: Decimal, symbol: str
 ) -> Decimal | None:
-    """The fee as a share of the fill's notional; None for a fee paid in a third asset (its
-    price is unknown here)."""
+    """The fee as a share of the fill's notional (no asset named: the quote asset, as the ledger
+    books it); None for a fee paid in a third asset (its price is unknown here)."""
     base, quote = symbol.split("/", 1)
-    if qty <= 0 or price <= 0:
-        return None
-    if fee_asset == quote:
+    if fee_asset in (quote, ""):
         return fee / (qty * price)
     if fee_asset == base:
         return fee / qty
@@ -105,11 +106,20 @@ def measure_costs(costs: list[float], configured: Decimal) -> CostModel:
     return CostModel(configured, mean, math.sqrt(variance / len(costs)), len(costs))
 
 
-def read_cost_model(db: Database, scope: str, symbol: str, configured: Decimal) -> CostModel:
-    """The cost model from the scope's last COST_FILLS fills."""
+def read_cost_model(
+    db: Database, scope: str, symbol: str, fee_rate: Decimal, slippage: Decimal
+) -> CostModel:
+    """The cost model from the scope's last COST_FILLS fills (each of its runs' newest, then
+    the newest of those)."""
+    rows = [row for (run_id,) in db.read(SCOPE_RUNS, scope=scope) for row in _fills(db, run_id)]
     costs = []
-    for side, decision, price, qty, fee, asset in db.read(RECENT_FILLS, scope=scope):
+    for _, side, decision, price, qty, fee, asset in sorted(rows, reverse=True)[:COST_FILLS]:
+        if decision <= 0 or price <= 0 or qty <= 0:
+            continue  # no fill prices like this; nothing to measure
         share = fee_share(fee, str(asset), qty, price, symbol)
-        if share is not None and decision > 0:
-            costs.append(fill_cost(str(side), decision, price, share))
-    return measure_costs(costs, configured)
+        costs.append(fill_cost(str(side), decision, price, fee_rate if share is None else share))
+    return measure_costs(costs, fee_rate + slippage)
+
+
+def _fills(db: Database, run_id: str) -> list[tuple[Any, ...]]:
+    return db.read(RECENT_FILLS, run_id=run_id)

@@ -191,7 +191,7 @@ class Lab:
     def _read_costs(self) -> CostModel:
         settings = self._settings
         return read_cost_model(
-            self._db, self._scope, settings.symbol, settings.fee_rate + settings.slippage
+            self._db, self._scope, settings.symbol, settings.fee_rate, settings.slippage
         )
 
     def view(self, now: datetime) -> ResearchView:
