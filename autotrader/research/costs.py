@@ -88,12 +88,12 @@ class CostModel:
         return self.configured
 
     def view(self) -> dict[str, Any]:
-        """For the Planner: configured, measured (None before MIN_FILLS fills), fills, used."""
+        """For the Planner: configured, measured (None before MIN_FILLS fills), fills (what is
+        charged is the brief's one_way_cost)."""
         return {
             "configured": float(self.configured),
             "measured": None if self.measured is None else significant(self.measured, 4),
             "fills": self.fills,
-            "used": float(self.one_way),
         }
 
 
@@ -111,7 +111,11 @@ def read_cost_model(
 ) -> CostModel:
     """The cost model from the scope's last COST_FILLS fills (each of its runs' newest, then
     the newest of those)."""
-    rows = [row for (run_id,) in db.read(SCOPE_RUNS, scope=scope) for row in _fills(db, run_id)]
+    rows = [
+        row
+        for (run_id,) in db.read(SCOPE_RUNS, scope=scope)
+        for row in db.read(RECENT_FILLS, run_id=run_id)
+    ]
     costs = []
     for _, side, decision, price, qty, fee, asset in sorted(rows, reverse=True)[:COST_FILLS]:
         if decision <= 0 or price <= 0 or qty <= 0:
@@ -119,7 +123,3 @@ def read_cost_model(
         share = fee_share(fee, str(asset), qty, price, symbol)
         costs.append(fill_cost(str(side), decision, price, fee_rate if share is None else share))
     return measure_costs(costs, fee_rate + slippage)
-
-
-def _fills(db: Database, run_id: str) -> list[tuple[Any, ...]]:
-    return db.read(RECENT_FILLS, run_id=run_id)

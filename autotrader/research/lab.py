@@ -87,27 +87,21 @@ REGIME_COLUMNS = ["arm", *_summary(Estimate(0.0, 0.0, 0, 0))]
 @dataclass(frozen=True)
 class ResearchView:
     """The shadow research as of one cycle: the current regime, every arm's estimate in it and
-    in each regime, the arm holding the open position, the arms a plan should list, when the
-    account last traded (None: never in this scope) and the cost model the research charged."""
+    in each regime, the arm holding the open position, the arms a plan should list, the hours
+    since the account last traded (None: never in this scope) and the cost model the research
+    charged."""
 
     regime: str | None
     current: dict[str, Estimate]
     by_regime: dict[str, dict[str, Estimate]]
     holding: str | None
     chosen: list[str]
-    last_trade: datetime | None
-    now: datetime
+    hours_since_trade: float | None
     costs: CostModel
 
     @property
     def best(self) -> str:
         return self.chosen[0]
-
-    def hours_since_trade(self) -> float | None:
-        """Hours from the last executed order to this cycle (None: none yet)."""
-        if self.last_trade is None:
-            return None
-        return round((self.now - self.last_trade).total_seconds() / 3600, 1)
 
     def arms(self) -> dict[str, dict[str, Any]]:
         """Per arm, its preset parameters and its expected net reward per position in the
@@ -137,7 +131,7 @@ class ResearchView:
             "regime": self.regime,
             "holding": self.holding,
             "picks": self.chosen,
-            "hours_since_trade": self.hours_since_trade(),
+            "hours_since_trade": self.hours_since_trade,
             "one_way_cost": float(self.costs.one_way),
             "costs": self.costs.view(),
             "regime_columns": REGIME_COLUMNS,
@@ -186,7 +180,10 @@ class Lab:
         self._scope = scope
         self._run_start = run_start
         self._evaluation = latest_evaluation(db, scope)
-        self._costs = self._read_costs()  # a resumed cycle's measure sees the same costs
+        # Read again only after a fill: a cycle without one leaves the fills as they were (and
+        # a resumed cycle's measure sees the costs the fills measured).
+        self._costs = self._read_costs()
+        self._costs_stale = False
 
     def _read_costs(self) -> CostModel:
         settings = self._settings
@@ -196,7 +193,8 @@ class Lab:
 
     def view(self, now: datetime) -> ResearchView:
         settings = self._settings
-        self._costs = self._read_costs()
+        if self._costs_stale:
+            self._costs, self._costs_stale = self._read_costs(), False
         candles = self._market.ohlcv(settings.timeframe, REGIME_CANDLES)
         regime = regime_of([c.close for c in candles])
         cells = with_open_positions(
@@ -210,11 +208,17 @@ class Lab:
         current = estimates(cells, arms, regime)
         found = self._db.read(LAST_EXECUTED, scope=self._scope)
         holding = str(found[0][0]) if found and found[0][1:3] == ("BUY", False) else None
-        last_trade: datetime | None = found[0][3] if found else None
+        since = (now - found[0][3]).total_seconds() / 3600 if found else None
         chosen = choose(current, holding=holding, one_way_cost=float(self._one_way_cost))
         by_regime = {r: estimates(cells, arms, r) for r in REGIMES}
         return ResearchView(
-            regime, current, by_regime, holding, chosen, last_trade, now, self._costs
+            regime,
+            current,
+            by_regime,
+            holding,
+            chosen,
+            None if since is None else round(since, 1),
+            self._costs,
         )
 
     @property
@@ -260,6 +264,8 @@ class Lab:
     ) -> None:
         """Record the proposal as an experiment of the strategy it followed (unless it is a
         fallback, which teaches nothing)."""
+        if executed:  # a fill: the next view reads the cost model again
+            self._costs_stale = True
         if not teaches:
             return
         strategy = followed_strategy(plan, proposal)
