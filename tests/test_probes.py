@@ -1,6 +1,6 @@
 """Probes: the smallest real orders, until the cost model has its fills and then about one round
-trip a day, and never a label on a position the research picked (which keeps its full size and
-its arm)."""
+trip a day while some arm has an edge, and never a label on a position the research picked
+(which keeps its full size and its arm)."""
 
 from __future__ import annotations
 
@@ -16,15 +16,24 @@ from autotrader.research.lab import is_probe
 from autotrader.schemas import Plan, to_payload
 from tests.helpers import run_replay
 
+EDGE_ARM = "breakout:20"  # the arm the briefs below give an edge, when they give one
+
 
 def _brief(
-    hours_since_trade: float | None, fills: int, now: str = "2025-09-20T00:00:00+00:00"
+    hours_since_trade: float | None,
+    fills: int,
+    now: str = "2025-09-20T00:00:00+00:00",
+    *,
+    edge: bool = True,
 ) -> dict[str, Any]:
-    """A Planner brief where no arm has an edge (the research picks cash)."""
+    """A flat Planner's brief where EDGE_ARM has an edge (its mean clears its sd) or, with
+    `edge` False, no arm has one (the research picks cash)."""
     arms = {
         arm: {"params": to_payload(preset)["params"], "mean": 0.0, "sd": 0.001, "n": 5, "n_all": 9}
         for arm, preset in ARM_PRESETS.items()
     }
+    if edge:
+        arms[EDGE_ARM]["mean"] = 0.0015
     return {
         "now": now,
         "arms": arms,
@@ -39,15 +48,19 @@ def _brief(
     }
 
 
-def _probes(hours_since_trade: float | None, fills: int = COST_FILLS) -> int:
+def _probes(hours_since_trade: float | None, fills: int = COST_FILLS, *, edge: bool = True) -> int:
+    """How many of a day of 5m plans probe (are led by an arm the research did not pick)."""
+    pick = EDGE_ARM if edge else "cash"
     plans = [
         plan_decision(
-            _brief(hours_since_trade, fills, f"2025-09-20T{h:02d}:{m:02d}:00+00:00"), seed=1
+            _brief(hours_since_trade, fills, f"2025-09-20T{h:02d}:{m:02d}:00+00:00", edge=edge),
+            seed=1,
         )
         for h in range(24)
         for m in range(0, 60, 5)
     ]
-    return sum(is_probe(plan, "cash") for plan in plans)
+    assert all(arm_of(plan.strategies[0]) == pick for plan in plans if plan.explore_ratio == 0)
+    return sum(is_probe(plan, pick) for plan in plans)
 
 
 def test_a_flat_planner_probes_only_after_a_day_without_a_trade() -> None:
@@ -58,6 +71,13 @@ def test_a_flat_planner_probes_only_after_a_day_without_a_trade() -> None:
 def test_a_planner_probes_until_the_cost_model_has_its_fills() -> None:
     assert _probes(0.5, fills=COST_FILLS - 1) > 0
     assert _probes(0.5, fills=COST_FILLS) == 0
+
+
+def test_a_planner_probes_in_cash_only_until_the_cost_model_has_its_fills() -> None:
+    # Costs are charged at the configured rate or more: refreshing them cannot give an arm an edge.
+    assert _probes(None, fills=COST_FILLS - 1, edge=False) > 0
+    assert _probes(None, fills=COST_FILLS, edge=False) == 0
+    assert _probes(PROBE_AFTER_HOURS, fills=COST_FILLS, edge=False) == 0
 
 
 def test_a_plan_led_by_the_research_pick_is_no_probe_whichever_arm_trades() -> None:
@@ -77,21 +97,18 @@ def test_a_plan_led_by_the_research_pick_is_no_probe_whichever_arm_trades() -> N
     assert not is_probe(plan.model_copy(update={"explore_ratio": 0.0}), other)
 
 
-def test_a_replay_probes_within_a_day_of_a_trade_only_for_its_first_fills(
-    tmp_path: Path,
-) -> None:
+def test_a_replay_probes_for_its_cost_model_while_arms_have_an_edge(tmp_path: Path) -> None:
     db_path = tmp_path / "probes.db"
-    code, _ = run_replay(db_path, hours=72, start=datetime(2025, 9, 14, tzinfo=UTC))
+    # The rally to the October high: arms with an edge, so probes are due.
+    code, _ = run_replay(db_path, hours=72, start=datetime(2025, 10, 1, tzinfo=UTC))
     assert code == 0
     with sqlite3.connect(db_path) as db:
         rows = db.execute(
-            "SELECT cycle_ts, explore, action FROM cycles WHERE executed = 1 ORDER BY cycle_ts"
+            "SELECT cycle_ts, explore FROM cycles WHERE executed = 1 ORDER BY cycle_ts"
         ).fetchall()
-    trades = [(datetime.fromisoformat(ts), bool(explore), action) for ts, explore, action in rows]
-    # A probe is a BUY; the fills before it are what its cost model had.
-    late = [ts for i, (ts, explore, action) in enumerate(trades) if explore and i >= COST_FILLS]
-    early = [ts for i, (ts, explore, _) in enumerate(trades[:COST_FILLS]) if explore]
-    assert early and late, "the replay probed for its cost model and later"
-    for when in late:
-        before = [ts for ts, _, _ in trades if ts < when]
-        assert when - before[-1] >= timedelta(hours=PROBE_AFTER_HOURS)
+    trades = [(datetime.fromisoformat(ts), bool(explore)) for ts, explore in rows]
+    probes = [i for i, (_, explore) in enumerate(trades) if explore]
+    assert probes, "the replay probed for its cost model"
+    for i in probes:  # the fills before a probe are what its cost model had; later, one a day
+        if i >= COST_FILLS:
+            assert trades[i][0] - trades[i - 1][0] >= timedelta(hours=PROBE_AFTER_HOURS)

@@ -7,10 +7,10 @@ must beat:
   shadow research: all arms measured on closed candles, without trading them) and plays the
   best arm with an edge over its round-trip cost, else cash; the arm holding the open position
   keeps it inside a no-trade band. When flat it probes with chance PROBE_RATIO while the cost
-  model has fewer than COST_FILLS fills, then after a day without a trade: arms by Thompson
-  draw, at the smallest valid order (fills and costs, not signals). OBSERVE on a shock (a candle
-  of more than SHOCK_THRESHOLD recent volatilities) or missing data; it wakes every candle while
-  an arm is in play, else by the volatility regime.
+  model has fewer than COST_FILLS fills, then after a day without a trade while some arm has an
+  edge: arms by Thompson draw, at the smallest valid order (fills and costs, not signals).
+  OBSERVE on a shock (a candle of more than SHOCK_THRESHOLD recent volatilities) or missing
+  data; it wakes every candle while an arm is in play, else by the volatility regime.
 - Trader: calls get_ohlcv and compute_indicators at once, then follows the primary strategy's
   stance toward a target position (ORDER_FRACTION of equity, less when volatility runs above
   VOL_TARGET_DAILY; capped in real mode).
@@ -39,7 +39,7 @@ from autotrader.agents.wire import (
     transcript_of,
 )
 from autotrader.research.arms import family_of
-from autotrader.research.choice import Estimate, choose
+from autotrader.research.choice import CASH, Estimate, choose
 from autotrader.research.costs import COST_FILLS
 from autotrader.research.regime import SHOCK_THRESHOLD
 from autotrader.schemas import HOLD_VERDICT, Plan, Proposal, Role, Verdict, to_payload
@@ -49,7 +49,8 @@ HOLD_CONFIDENCE = 0.5
 # (the shadow research already knows every arm's signal). Probes are due until the cost model
 # holds its COST_FILLS fills; after that fees and spreads drift over days, not candles, so one is
 # due only after PROBE_AFTER_HOURS without any trade: about one round trip a day whatever the
-# timeframe (15% of every flat 5m cycle cost 0.2% of equity a month).
+# timeframe (15% of every flat 5m cycle cost 0.2% of equity a month), and only while some arm
+# has an edge (see plan_decision).
 PROBE_RATIO = 0.15
 PROBE_AFTER_HOURS = 24.0
 
@@ -72,8 +73,8 @@ def plan_decision(brief: dict[str, Any], seed: int, pinned_arm: str | None = Non
     research = brief.get("research") or {}
     since_trade = research.get("hours_since_trade")
     fills = (research.get("costs") or {}).get("fills", 0)
-    probe_due = fills < COST_FILLS or since_trade is None or since_trade >= PROBE_AFTER_HOURS
-    explore_ratio = PROBE_RATIO if pinned_arm is None and probe_due else 0.0
+    stale = since_trade is None or since_trade >= PROBE_AFTER_HOURS
+    explore_ratio = 0.0
     if pinned_arm is not None:
         candidates = [pinned_arm]
     else:
@@ -83,6 +84,12 @@ def plan_decision(brief: dict[str, Any], seed: int, pinned_arm: str | None = Non
         }
         holding = research.get("holding")
         candidates = choose(found, holding=holding, one_way_cost=research["one_way_cost"])
+        # A fresh cost model gathers its fills whatever the pick, so the first arm with an edge
+        # meets measured costs. Later probes only refresh them, and only while an arm has an
+        # edge: costs are charged at the configured rate or more, so what a probe learns can
+        # take an edge away but never give one.
+        if fills < COST_FILLS or (stale and candidates != [CASH]):
+            explore_ratio = PROBE_RATIO
         if holding is None and rng.random() < explore_ratio:
             candidates = probe_arms(found, rng)
     # At most one arm per family, so a proposal's policy_id names the strategy followed.
