@@ -5,7 +5,7 @@ trip a day while some arm has an edge, and never a label on a position the resea
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,11 @@ def _brief(
     now: str = "2025-09-20T00:00:00+00:00",
     *,
     edge: bool = True,
+    charged: float = 0.0015,
 ) -> dict[str, Any]:
     """A flat Planner's brief where EDGE_ARM has an edge (its mean clears its sd) or, with
-    `edge` False, no arm has one (the research picks cash)."""
+    `edge` False, no arm has one (the research picks cash); costs are configured at 0.15% a
+    side and `charged` at that or above."""
     arms = {
         arm: {"params": to_payload(preset)["params"], "mean": 0.0, "sd": 0.001, "n": 5, "n_all": 9}
         for arm, preset in ARM_PRESETS.items()
@@ -39,21 +41,33 @@ def _brief(
         "arms": arms,
         "research": {
             "holding": None,
-            "one_way_cost": 0.0015,
+            "one_way_cost": charged,
             "hours_since_trade": hours_since_trade,
-            "costs": {"fills": fills},
+            "costs": {"configured": 0.0015, "fills": fills},
         },
         "regime": {"vol_ratio": 1.0, "shock": 1.0},
         "timeframe_secs": 300,
     }
 
 
-def _probes(hours_since_trade: float | None, fills: int = COST_FILLS, *, edge: bool = True) -> int:
+def _probes(
+    hours_since_trade: float | None,
+    fills: int = COST_FILLS,
+    *,
+    edge: bool = True,
+    charged: float = 0.0015,
+) -> int:
     """How many of a day of 5m plans probe (are led by an arm the research did not pick)."""
     pick = EDGE_ARM if edge else "cash"
     plans = [
         plan_decision(
-            _brief(hours_since_trade, fills, f"2025-09-20T{h:02d}:{m:02d}:00+00:00", edge=edge),
+            _brief(
+                hours_since_trade,
+                fills,
+                f"2025-09-20T{h:02d}:{m:02d}:00+00:00",
+                edge=edge,
+                charged=charged,
+            ),
             seed=1,
         )
         for h in range(24)
@@ -80,6 +94,12 @@ def test_a_planner_probes_in_cash_only_until_the_cost_model_has_its_fills() -> N
     assert _probes(PROBE_AFTER_HOURS, fills=COST_FILLS, edge=False) == 0
 
 
+def test_a_planner_in_cash_probes_a_charge_above_the_configured_cost_after_a_day() -> None:
+    # Dear fills priced every arm out; only fresh fills can bring the charge back down.
+    assert _probes(PROBE_AFTER_HOURS, fills=COST_FILLS, edge=False, charged=0.003) > 0
+    assert _probes(PROBE_AFTER_HOURS - 0.1, fills=COST_FILLS, edge=False, charged=0.003) == 0
+
+
 def test_a_plan_led_by_the_research_pick_is_no_probe_whichever_arm_trades() -> None:
     picked, other = "rsi_mean_reversion:30-70", "ma_crossover:20-50"
     strategies = [to_payload(ARM_PRESETS[picked]), to_payload(ARM_PRESETS[other])]
@@ -97,18 +117,16 @@ def test_a_plan_led_by_the_research_pick_is_no_probe_whichever_arm_trades() -> N
     assert not is_probe(plan.model_copy(update={"explore_ratio": 0.0}), other)
 
 
-def test_a_replay_probes_for_its_cost_model_while_arms_have_an_edge(tmp_path: Path) -> None:
+def test_a_replay_probes_among_its_first_fills(tmp_path: Path) -> None:
     db_path = tmp_path / "probes.db"
-    # The rally to the October high: arms with an edge, so probes are due.
+    # The rally to the October high: 24 fills in 72 hours, the cost model's 20 among them.
     code, _ = run_replay(db_path, hours=72, start=datetime(2025, 10, 1, tzinfo=UTC))
     assert code == 0
     with sqlite3.connect(db_path) as db:
         rows = db.execute(
             "SELECT cycle_ts, explore FROM cycles WHERE executed = 1 ORDER BY cycle_ts"
         ).fetchall()
-    trades = [(datetime.fromisoformat(ts), bool(explore)) for ts, explore in rows]
-    probes = [i for i, (_, explore) in enumerate(trades) if explore]
-    assert probes, "the replay probed for its cost model"
-    for i in probes:  # the fills before a probe are what its cost model had; later, one a day
-        if i >= COST_FILLS:
-            assert trades[i][0] - trades[i - 1][0] >= timedelta(hours=PROBE_AFTER_HOURS)
+    probes = [i for i, (_, explore) in enumerate(rows) if explore]
+    assert len(rows) > COST_FILLS and probes, "the replay probed for its cost model"
+    # No day passes without a trade once it has its fills, so no probe comes after them.
+    assert max(probes) < COST_FILLS

@@ -8,9 +8,10 @@ must beat:
   best arm with an edge over its round-trip cost, else cash; the arm holding the open position
   keeps it inside a no-trade band. When flat it probes with chance PROBE_RATIO while the cost
   model has fewer than COST_FILLS fills, then after a day without a trade while some arm has an
-  edge: arms by Thompson draw, at the smallest valid order (fills and costs, not signals).
-  OBSERVE on a shock (a candle of more than SHOCK_THRESHOLD recent volatilities) or missing
-  data; it wakes every candle while an arm is in play, else by the volatility regime.
+  edge or the charged cost is above the configured one: arms by Thompson draw, at the smallest
+  valid order (fills and costs, not signals). OBSERVE on a shock (a candle of more than
+  SHOCK_THRESHOLD recent volatilities) or missing data; it wakes every candle while an arm is
+  in play, else by the volatility regime.
 - Trader: calls get_ohlcv and compute_indicators at once, then follows the primary strategy's
   stance toward a target position (ORDER_FRACTION of equity, less when volatility runs above
   VOL_TARGET_DAILY; capped in real mode).
@@ -48,9 +49,9 @@ HOLD_CONFIDENCE = 0.5
 # The chance a flat cycle probes: the smallest real order under an arm, to learn fills and costs
 # (the shadow research already knows every arm's signal). Probes are due until the cost model
 # holds its COST_FILLS fills; after that fees and spreads drift over days, not candles, so one is
-# due only after PROBE_AFTER_HOURS without any trade: about one round trip a day whatever the
-# timeframe (15% of every flat 5m cycle cost 0.2% of equity a month), and only while some arm
-# has an edge (see plan_decision).
+# due only after PROBE_AFTER_HOURS without any trade, and only where a refresh can change a plan
+# (see plan_decision): at most about one round trip a day whatever the timeframe (15% of every
+# flat 5m cycle cost 0.2% of equity a month).
 PROBE_RATIO = 0.15
 PROBE_AFTER_HOURS = 24.0
 
@@ -72,7 +73,8 @@ def plan_decision(brief: dict[str, Any], seed: int, pinned_arm: str | None = Non
     arms: dict[str, dict[str, Any]] = brief["arms"]
     research = brief.get("research") or {}
     since_trade = research.get("hours_since_trade")
-    fills = (research.get("costs") or {}).get("fills", 0)
+    costs = research.get("costs") or {}
+    fills = costs.get("fills", 0)
     stale = since_trade is None or since_trade >= PROBE_AFTER_HOURS
     explore_ratio = 0.0
     if pinned_arm is not None:
@@ -85,10 +87,12 @@ def plan_decision(brief: dict[str, Any], seed: int, pinned_arm: str | None = Non
         holding = research.get("holding")
         candidates = choose(found, holding=holding, one_way_cost=research["one_way_cost"])
         # A fresh cost model gathers its fills whatever the pick, so the first arm with an edge
-        # meets measured costs. Later probes only refresh them, and only while an arm has an
-        # edge: costs are charged at the configured rate or more, so what a probe learns can
-        # take an edge away but never give one.
-        if fills < COST_FILLS or (stale and candidates != [CASH]):
+        # meets measured costs. Later probes refresh them only where that can change a plan.
+        # Costs are never charged below the configured rate, so at that rate a refresh can take
+        # an edge away but never give one: in cash it is due only while the charge is above it.
+        charged = research["one_way_cost"]
+        above_configured = charged > costs.get("configured", charged)
+        if fills < COST_FILLS or (stale and (candidates != [CASH] or above_configured)):
             explore_ratio = PROBE_RATIO
         if holding is None and rng.random() < explore_ratio:
             candidates = probe_arms(found, rng)
