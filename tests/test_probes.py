@@ -1,6 +1,7 @@
-"""Probes: the smallest real orders, until the cost model has its fills and then about one round
-trip a day while some arm has an edge, and never a label on a position the research picked
-(which keeps its full size and its arm)."""
+"""Probes: the smallest real orders, until the cost model has its fills and then at most about one
+round trip a day, only where a refresh can change a plan (an arm has an edge, or the charge is
+above the configured cost), and never a label on a position the research picked (which keeps
+its full size and its arm)."""
 
 from __future__ import annotations
 
@@ -87,8 +88,8 @@ def test_a_planner_probes_until_the_cost_model_has_its_fills() -> None:
     assert _probes(0.5, fills=COST_FILLS) == 0
 
 
-def test_a_planner_probes_in_cash_only_until_the_cost_model_has_its_fills() -> None:
-    # Costs are charged at the configured rate or more: refreshing them cannot give an arm an edge.
+def test_a_planner_in_cash_at_the_configured_cost_probes_only_for_its_first_fills() -> None:
+    # Costs are never charged below the configured rate: a refresh cannot give an arm an edge.
     assert _probes(None, fills=COST_FILLS - 1, edge=False) > 0
     assert _probes(None, fills=COST_FILLS, edge=False) == 0
     assert _probes(PROBE_AFTER_HOURS, fills=COST_FILLS, edge=False) == 0

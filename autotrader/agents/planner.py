@@ -20,8 +20,8 @@ regime_columns: the top arms with positions there).
 - strategies: 1-3 arms {policy_id, params}, best first; keep holding first while its mean > \
 -one_way_cost; else an arm whose mean beats its sd, else cash (policy hold).
 - explore_ratio: chance of a probe when flat and either costs.fills < 20, or hours_since_trade \
-is null or >= 24 while picks is not [cash] or one_way_cost > costs.configured; else 0 (first \
-arm not a pick; the Trader buys the smallest valid qty, to learn fills and costs).
+is null or >= 24 while (picks is not [cash] or one_way_cost > costs.configured); else 0 \
+(first arm not a pick; the Trader buys the smallest valid qty, to learn fills and costs).
 - mode: OBSERVE if regime.shock > 6 (a candle moved six recent volatilities) or data is \
 missing, else TRADE.
 - next_wakeup_secs: a multiple of timeframe_secs, 30-3600: one candle while an arm is in \

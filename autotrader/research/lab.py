@@ -54,9 +54,10 @@ EXPOSURE_AFTER = {"BUY": 1.0, "SELL": 0.0}
 
 # The newest executed proposal of a scope: a BUY that was no probe means its arm holds the open
 # position (a probe's position is the smallest order, not the arm's); its time is the last trade.
-# Ordered by created_ts, which write_experiment sets to entry_ts: it is the indexed one (scope,
-# created_ts), so each cycle reads back to the newest executed row instead of sorting every
-# experiment of the scope (2.2 ms a cycle at 4,000 experiments, growing with the run).
+# Ordered by created_ts, which write_experiment sets to entry_ts: the partial index
+# ix_experiments_executed (scope, created_ts of executed rows) finds it in one step, where a
+# sort of every experiment of the scope (2.2 ms a cycle at 4,000 of them) or a walk back over
+# every HOLD since the last trade grew with the run.
 LAST_EXECUTED = (
     select_columns(
         col(Experiment.arm),
