@@ -17,10 +17,11 @@ from hypothesis import strategies as st
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel, select
 
-from autotrader.db import Database
+from autotrader.db import Database, execute_rows, execute_write
 from autotrader.db.migrations import LATEST_VERSION, MIGRATIONS, SEED_DDL
 from autotrader.db.models import Trade
 from autotrader.errors import ConfigError
+from autotrader.research.store import ARMS_OF_SCOPE, UPSERT_ARM
 from autotrader.tools.ledger import log_trade
 
 NOW = datetime(2025, 9, 6, 12, 0, tzinfo=UTC)
@@ -357,3 +358,30 @@ def test_v8_names_the_arms_by_what_they_do_keeping_their_evidence(tmp_path: Path
         tables = {name for (name,) in raw.execute("SELECT name FROM sqlite_master")}
     assert rows == [("breakout:60", "breakout", 3), ("cash", "hold", 3)]
     assert {"shadow_books", "shadow_positions", "regime_posteriors"} <= tables
+
+
+def test_a_writers_statement_runs_typed_on_the_cycles_transaction(db: Database) -> None:
+    """execute_write binds through the columns' types, as Core would; execute_rows reads them
+    back typed; a value left out is refused rather than stored as NULL."""
+    now = datetime(2025, 9, 7, 5, 45, tzinfo=UTC)
+    row = {
+        "scope": "paper:BTC/USDT:5m",
+        "arm": "breakout:20",
+        "policy_id": "breakout",
+        "weight": 1.5,
+        "total": 0.25,
+        "total_sq": 0.125,
+        "count": 2,
+        "last_ts": now,
+    }
+    with db.engine.begin() as connection:
+        assert execute_write(connection, UPSERT_ARM, [row, {**row, "count": 3}]) == 2
+        assert execute_rows(connection, ARMS_OF_SCOPE, scope=row["scope"]) == [
+            ("breakout:20", 1.5, 0.25, 0.125, 3, now)
+        ]
+        with pytest.raises(KeyError, match="last_ts"):
+            execute_write(connection, UPSERT_ARM, {k: v for k, v in row.items() if k != "last_ts"})
+    with sqlite3.connect(db.path) as raw:
+        assert raw.execute("SELECT last_ts FROM posteriors").fetchall() == [
+            ("2025-09-07T05:45:00.000+00:00",)
+        ]

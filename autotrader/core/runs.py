@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlmodel import col, or_, select
 
 from autotrader.config import Settings
-from autotrader.db import AuditBuffer, Database
+from autotrader.db import AuditBuffer, Database, execute_write
 from autotrader.db.models import Cycle, Run
 
 
@@ -173,6 +173,6 @@ def log_cycle(audit: AuditBuffer, row: Cycle) -> None:
     values = row.model_dump(exclude={"id"})
 
     def write(connection: Connection) -> None:
-        connection.execute(UPSERT_CYCLE, values)
+        execute_write(connection, UPSERT_CYCLE, values)
 
     audit.then(write)

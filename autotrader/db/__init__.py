@@ -10,6 +10,7 @@ through the columns' own type processors (`read`, `write`).
 from __future__ import annotations
 
 import sqlite3
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Dialect, Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import ClauseElement, Select
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlmodel import Session, SQLModel
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
@@ -42,6 +44,7 @@ def is_locked(error: BaseException) -> bool:
 
 Processor = Callable[[Any], Any] | None
 Query = Select[*tuple[Any, ...]]  # a SELECT of any columns
+Statement = ClauseElement  # a Core SELECT, INSERT or UPDATE with named bindparams
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -134,8 +137,9 @@ class _InsertPlan:
 
 @dataclass(frozen=True)
 class _ReadPlan:
-    """A compiled SELECT: its SQL, its parameters in order (with the statement's own literal
-    values as defaults) and the bind and result processors of their types."""
+    """A compiled statement: its SQL, its parameters in order (with the statement's own literal
+    values as defaults) and the bind and result processors of their types (a SELECT's columns;
+    an INSERT or UPDATE returns none)."""
 
     sql: str
     names: tuple[str, ...]
@@ -144,8 +148,9 @@ class _ReadPlan:
     results: tuple[Processor, ...]
 
     @classmethod
-    def of(cls, statement: Query, dialect: Dialect) -> _ReadPlan:
+    def of(cls, statement: Statement, dialect: Dialect) -> _ReadPlan:
         compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)  # a Core statement, not DDL
         names = tuple(compiled.positiontup or ())
         params = [compiled.binds[name] for name in names]
         return cls(
@@ -154,7 +159,8 @@ class _ReadPlan:
             defaults=tuple(param.value for param in params),
             binds=tuple(param.type.bind_processor(dialect) for param in params),
             results=tuple(
-                column.type.result_processor(dialect, None) for column in statement.selected_columns
+                column.type.result_processor(dialect, None)
+                for column in getattr(statement, "selected_columns", None) or ()
             ),
         )
 
@@ -168,11 +174,65 @@ class _ReadPlan:
             for value, process in zip(values, self.binds, strict=True)
         )
 
+    def require(self, given: dict[str, Any]) -> None:
+        """Refuse a write that leaves a bound value out (but `id`) instead of storing NULL."""
+        missing = [
+            name
+            for name, default in zip(self.names, self.defaults, strict=True)
+            if default is None and name != "id" and name not in given
+        ]
+        if missing:
+            raise KeyError(f"no value for {', '.join(missing)}: pass every column it binds")
+
     def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
         return tuple(
             value if process is None else process(value)
             for value, process in zip(raw, self.results, strict=True)
         )
+
+
+# Compiled once per statement object; weakly held, so a query built per call goes with it.
+_PLANS: weakref.WeakKeyDictionary[Statement, _ReadPlan] = weakref.WeakKeyDictionary()
+
+
+def _plan_of(statement: Statement, dialect: Dialect) -> _ReadPlan:
+    plan = _PLANS.get(statement)
+    if plan is None:
+        plan = _PLANS[statement] = _ReadPlan.of(statement, dialect)
+    return plan
+
+
+def execute_rows(
+    connection: Connection, statement: Statement, **params: Any
+) -> list[tuple[Any, ...]]:
+    """The typed rows of a SELECT run inside `connection`'s transaction (a writer's read), on
+    its DBAPI cursor: the same compiled plan `Database.read` uses."""
+    plan = _plan_of(statement, connection.dialect)
+    cursor = connection.connection.cursor()
+    try:
+        raw = cursor.execute(plan.sql, plan.parameters(params)).fetchall()
+    finally:
+        cursor.close()
+    return [plan.row(row) for row in raw]
+
+
+def execute_write(
+    connection: Connection, statement: Statement, params: dict[str, Any] | Sequence[dict[str, Any]]
+) -> int:
+    """Run an INSERT or UPDATE inside `connection`'s transaction on its DBAPI cursor, once per
+    parameter dict (one executemany for a list); the rows it changed. Every bound name must be
+    given (but an INTEGER PRIMARY KEY `id`, which SQLite fills): Core would fill a missing one
+    from a column default, and this does not."""
+    plan = _plan_of(statement, connection.dialect)
+    many = [params] if isinstance(params, dict) else list(params)
+    for given in many:
+        plan.require(given)
+    cursor = connection.connection.cursor()
+    try:
+        cursor.executemany(plan.sql, [plan.parameters(given) for given in many])
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
 
 
 class AuditBuffer:
@@ -211,7 +271,6 @@ class Database:
         self.engine = engine
         self.path = path
         self._inserts: dict[tuple[type[SQLModel], bool], _InsertPlan] = {}
-        self._reads: dict[int, tuple[Query, _ReadPlan]] = {}
 
     @classmethod
     def open(cls, path: Path | str, *, target_version: int = LATEST_VERSION) -> Database:
@@ -234,13 +293,7 @@ class Database:
         """The rows of a SELECT (module-level statements with named bindparams), values typed by
         their columns. Compiled once per statement and run on a pooled DBAPI connection: for the
         few queries every cycle makes, SQLAlchemy's execution machinery costs more than SQLite."""
-        cached = self._reads.get(id(statement))
-        if cached is None or cached[0] is not statement:
-            cached = self._reads[id(statement)] = (
-                statement,
-                _ReadPlan.of(statement, self.engine.dialect),
-            )
-        plan = cached[1]
+        plan = _plan_of(statement, self.engine.dialect)
         connection = self.engine.raw_connection()
         try:
             cursor = connection.cursor()

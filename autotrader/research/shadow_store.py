@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlmodel import col
 
 from autotrader.clock import from_ms, to_ms
-from autotrader.db import Database, Sink
+from autotrader.db import Database, Sink, execute_rows, execute_write
 from autotrader.db.models import RegimeAggregate, ShadowBook, ShadowPosition
 from autotrader.research.posteriors import ArmStats
 from autotrader.research.regime import POOLED
@@ -198,16 +198,18 @@ class ShadowUpdate:
             if b.seen is not None
         ]
         if books:
-            connection.execute(UPSERT_BOOK, books)
+            execute_write(connection, UPSERT_BOOK, books)
         if not self.positions:
             return
         cells = {
             (str(arm), str(regime)): ArmStats(*sums)
-            for arm, regime, *sums in connection.execute(CELLS, {"scope": self.scope})
+            for arm, regime, *sums in execute_rows(connection, CELLS, scope=self.scope)
         }
         folded, touched = fold(cells, self.positions, self.now)
-        connection.execute(
-            UPSERT_CELL, [_cell_row(self.scope, key, folded[key]) for key in sorted(touched)]
+        execute_write(
+            connection,
+            UPSERT_CELL,
+            [_cell_row(self.scope, key, folded[key]) for key in sorted(touched)],
         )
 
 

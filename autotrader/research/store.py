@@ -19,7 +19,7 @@ from sqlalchemy import select as select_columns
 from sqlalchemy.dialects.sqlite import insert
 from sqlmodel import col
 
-from autotrader.db import Database, Sink
+from autotrader.db import Database, Sink, execute_rows, execute_write
 from autotrader.db.models import ArmAggregate, Experiment
 from autotrader.db.types import decimal_to_text
 from autotrader.research.arms import ARM_PRESETS, family_of
@@ -192,18 +192,20 @@ def apply_outcomes(
         return 0
     aggregates: dict[tuple[str, str], ArmStats] = {}
     for scope in {o.scope for o in outcomes}:
-        for arm, *sums in connection.execute(ARMS_OF_SCOPE, {"scope": scope}):
+        for arm, *sums in execute_rows(connection, ARMS_OF_SCOPE, scope=scope):
             aggregates[(scope, str(arm))] = ArmStats(*sums)
     touched: set[tuple[str, str]] = set()
     recorded = 0
     for o in outcomes:
         if isinstance(o, Unmeasurable):
-            connection.execute(
+            execute_write(
+                connection,
                 MARK_UNMEASURABLE,
                 {"experiment_id": o.experiment_id, "note": o.reason, "measured_ts": now},
             )
             continue
-        marked = connection.execute(
+        marked = execute_write(
+            connection,
             MARK_MEASURED,
             {
                 "experiment_id": o.experiment_id,
@@ -216,14 +218,15 @@ def apply_outcomes(
                 "note": o.note,
             },
         )
-        if marked.rowcount != 1:
+        if marked != 1:
             continue  # measured before: each experiment counts once
         key = (o.scope, o.arm)
         aggregates[key] = aggregates.get(key, ArmStats()).add(o.reward, now, half_life_secs)
         touched.add(key)
         recorded += 1
     if touched:
-        connection.execute(
+        execute_write(
+            connection,
             UPSERT_ARM,
             [
                 {
