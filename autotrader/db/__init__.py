@@ -4,7 +4,8 @@
 and real transactions (DDL included), so a failed write or migration leaves nothing half-done.
 Every statement is SQLAlchemy over the SQLModel tables: ORM sessions where a few rows are read
 or changed, and, on the hot path, Core statements compiled once and run on the DBAPI cursor
-through the columns' own type processors (`read`, `write`).
+through the columns' own type processors (`read`, `write`, and inside a write's transaction
+`execute_rows`, `execute_write`).
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ class _InsertPlan:
 
 
 @dataclass(frozen=True)
-class _ReadPlan:
+class _StatementPlan:
     """A compiled statement: its SQL, its parameters in order (with the statement's own literal
     values as defaults) and the bind and result processors of their types (a SELECT's columns;
     an INSERT or UPDATE returns none)."""
@@ -148,7 +149,7 @@ class _ReadPlan:
     results: tuple[Processor, ...]
 
     @classmethod
-    def of(cls, statement: Statement, dialect: Dialect) -> _ReadPlan:
+    def of(cls, statement: Statement, dialect: Dialect) -> _StatementPlan:
         compiled = statement.compile(dialect=dialect)
         assert isinstance(compiled, SQLCompiler)  # a Core statement, not DDL
         names = tuple(compiled.positiontup or ())
@@ -192,13 +193,13 @@ class _ReadPlan:
 
 
 # Compiled once per statement object; weakly held, so a query built per call goes with it.
-_PLANS: weakref.WeakKeyDictionary[Statement, _ReadPlan] = weakref.WeakKeyDictionary()
+_PLANS: weakref.WeakKeyDictionary[Statement, _StatementPlan] = weakref.WeakKeyDictionary()
 
 
-def _plan_of(statement: Statement, dialect: Dialect) -> _ReadPlan:
+def _plan_of(statement: Statement, dialect: Dialect) -> _StatementPlan:
     plan = _PLANS.get(statement)
     if plan is None:
-        plan = _PLANS[statement] = _ReadPlan.of(statement, dialect)
+        plan = _PLANS[statement] = _StatementPlan.of(statement, dialect)
     return plan
 
 
@@ -207,8 +208,13 @@ def execute_rows(
 ) -> list[tuple[Any, ...]]:
     """The typed rows of a SELECT run inside `connection`'s transaction (a writer's read), on
     its DBAPI cursor: the same compiled plan `Database.read` uses."""
-    plan = _plan_of(statement, connection.dialect)
-    cursor = connection.connection.cursor()
+    return _fetch(connection.connection, _plan_of(statement, connection.dialect), params)
+
+
+def _fetch(
+    dbapi_connection: Any, plan: _StatementPlan, params: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    cursor = dbapi_connection.cursor()
     try:
         raw = cursor.execute(plan.sql, plan.parameters(params)).fetchall()
     finally:
@@ -293,15 +299,11 @@ class Database:
         """The rows of a SELECT (module-level statements with named bindparams), values typed by
         their columns. Compiled once per statement and run on a pooled DBAPI connection: for the
         few queries every cycle makes, SQLAlchemy's execution machinery costs more than SQLite."""
-        plan = _plan_of(statement, self.engine.dialect)
         connection = self.engine.raw_connection()
         try:
-            cursor = connection.cursor()
-            raw = cursor.execute(plan.sql, plan.parameters(params)).fetchall()
-            cursor.close()
+            return _fetch(connection, _plan_of(statement, self.engine.dialect), params)
         finally:
             connection.close()
-        return [plan.row(row) for row in raw]
 
     def append_values(self, *rows: Row) -> None:
         """Insert (table model, column values) pairs in one transaction, without building
