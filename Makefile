@@ -34,7 +34,7 @@ run: $(STAMP)  ## run the agent (defaults: paper mode, bundled real candles, off
 	$(BIN)/python runner.py $(ARGS)
 
 test: $(STAMP)  ## the test suite, offline (no browser, Ray, real model or fault storm: see below)
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n auto $(ARGS)
 
 test-faults: $(STAMP)  ## the fault storms: kills of a real replay, a faulty exchange; prints figures
 	$(BIN)/python -m pytest -m faults tests/faults $(ARGS)
