@@ -85,12 +85,12 @@ def plan_decision(brief: dict[str, Any], seed: int, pinned_arm: str | None = Non
             for name, arm in arms.items()
         }
         holding = research.get("holding")
-        candidates = choose(found, holding=holding, one_way_cost=research["one_way_cost"])
+        charged = research["one_way_cost"]
+        candidates = choose(found, holding=holding, one_way_cost=charged)
         # A fresh cost model gathers its fills whatever the pick, so the first arm with an edge
         # meets measured costs. Later probes refresh them only where that can change a plan.
         # Costs are never charged below the configured rate, so at that rate a refresh can take
         # an edge away but never give one: in cash it is due only while the charge is above it.
-        charged = research["one_way_cost"]
         above_configured = charged > costs.get("configured", charged)
         if fills < COST_FILLS or (stale and (candidates != [CASH] or above_configured)):
             explore_ratio = PROBE_RATIO
