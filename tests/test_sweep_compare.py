@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from autotrader.sweep.compare import load_sweep, main, summarize
+from autotrader.sweep.compare import Summary, load_sweep, main, median_arms, shared_jobs, summarize
 from autotrader.sweep.plan import Job
 from autotrader.sweep.results import build_rows, write_rows
 
@@ -47,9 +47,14 @@ def _base_and_variant(tmp_path: Path) -> tuple[Path, Path]:
     return base, variant
 
 
+def _summaries(*folders: Path) -> list[Summary]:
+    sweeps = [load_sweep(folder) for folder in folders]
+    return summarize(sweeps, shared_jobs(sweeps), median_arms(sweeps))
+
+
 def test_a_variant_is_judged_on_the_windows_both_sweeps_finished(tmp_path: Path) -> None:
     base, variant = _base_and_variant(tmp_path)
-    first, second = summarize([load_sweep(base), load_sweep(variant)])
+    first, second = _summaries(base, variant)
     assert (first.jobs, second.jobs) == (2, 2)  # w3 and w4 finished in one folder only
     assert (second.better, second.worse) == (1, 1)
     assert second.mean_return == pytest.approx(0.0125)
@@ -57,7 +62,7 @@ def test_a_variant_is_judged_on_the_windows_both_sweeps_finished(tmp_path: Path)
 
 def test_the_median_arm_comes_from_whichever_folder_holds_the_arms(tmp_path: Path) -> None:
     base, variant = _base_and_variant(tmp_path)
-    first, second = summarize([load_sweep(variant), load_sweep(base)])
+    first, second = _summaries(variant, base)
     # median arm +1% in both windows: the variant (+1.5%, +1%) meets it twice, base once
     assert (first.at_median, first.with_arms) == (2, 2)
     assert (second.at_median, second.with_arms) == (1, 2)

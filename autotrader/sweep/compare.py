@@ -66,11 +66,12 @@ class Summary:
     worse: int
 
 
-def _median_arms(sweeps: Sequence[Sweep]) -> dict[WindowKey, float]:
+def median_arms(sweeps: Sequence[Sweep]) -> dict[WindowKey, float]:
+    """The median fixed arm's return per window, from the first folder holding its arms."""
     arms: dict[WindowKey, list[float]] = {}
     for sweep in sweeps:
         for window, returns in sweep.arms.items():
-            arms.setdefault(window, returns)  # the first folder holding a window's arms
+            arms.setdefault(window, returns)
     return {window: statistics.median(returns) for window, returns in arms.items()}
 
 
@@ -78,26 +79,22 @@ def shared_jobs(sweeps: Sequence[Sweep]) -> list[JobKey]:
     return sorted(set.intersection(*(set(s.agent) for s in sweeps)))
 
 
-def summarize(sweeps: Sequence[Sweep], arms: Sequence[Sweep] = ()) -> list[Summary]:
-    """Per folder, over the agent jobs all of them finished (the first folder is the baseline)."""
-    keys = shared_jobs(sweeps)
-    medians = _median_arms([*arms, *sweeps])
+def summarize(
+    sweeps: Sequence[Sweep], keys: Sequence[JobKey], medians: dict[WindowKey, float]
+) -> list[Summary]:
+    """Per folder, over the agent jobs `keys` (the first folder is the baseline)."""
     base = sweeps[0]
     summaries = []
     for sweep in sweeps:
         rows = [sweep.agent[key] for key in keys]
         diffs = [sweep.agent[k]["return"] - base.agent[k]["return"] for k in keys]
-        judged = [
-            (row, medians[key[:2]])
-            for key, row in zip(keys, rows, strict=True)
-            if key[:2] in medians
-        ]
+        judged = [(sweep.agent[k]["return"], medians[k[:2]]) for k in keys if k[:2] in medians]
         summaries.append(
             Summary(
                 name=sweep.name,
                 jobs=len(rows),
                 mean_return=statistics.fmean(r["return"] for r in rows) if rows else 0.0,
-                at_median=sum(row["return"] >= median - TIE for row, median in judged),
+                at_median=sum(value >= median - TIE for value, median in judged),
                 with_arms=len(judged),
                 trades=int(sum(r["trades"] or 0 for r in rows)),
                 fees=sum(r["fees"] or 0.0 for r in rows),
@@ -109,12 +106,13 @@ def summarize(sweeps: Sequence[Sweep], arms: Sequence[Sweep] = ()) -> list[Summa
     return summaries
 
 
-def window_table(sweeps: Sequence[Sweep], arms: Sequence[Sweep] = ()) -> Table:
-    medians = _median_arms([*arms, *sweeps])
+def window_table(
+    sweeps: Sequence[Sweep], keys: Sequence[JobKey], medians: dict[WindowKey, float]
+) -> Table:
     table = Table(title=Text("the agent per window and seed (return, trades)"))
     for heading in ("window", "seed", "median arm", *(s.name for s in sweeps)):
         table.add_column(Text(heading), justify="left" if heading == "window" else "right")
-    for key in shared_jobs(sweeps):
+    for key in keys:
         median = medians.get(key[:2])
         cells = [
             f"{s.agent[key]['return']:+.2%} {int(s.agent[key]['trades'] or 0)}t" for s in sweeps
@@ -159,12 +157,13 @@ def main(argv: Sequence[str]) -> None:
         where = f"; no {RESULTS_FILE} in {', '.join(missing)}" if missing else ""
         raise SystemExit(USAGE + where)
     sweeps = [load_sweep(f) for f in folders]
-    arms = [load_sweep(f) for f in arm_folders]
-    if not shared_jobs(sweeps):
+    keys = shared_jobs(sweeps)
+    if not keys:
         raise SystemExit("no agent job finished in every folder: compare sweeps of one spec")
+    medians = median_arms([*(load_sweep(f) for f in arm_folders), *sweeps])
     console = Console(width=200)
-    console.print(window_table(sweeps, arms))
-    for line in summary_lines(summarize(sweeps, arms)):
+    console.print(window_table(sweeps, keys, medians))
+    for line in summary_lines(summarize(sweeps, keys, medians)):
         console.print(Text(line))
 
 
