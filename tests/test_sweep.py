@@ -25,7 +25,7 @@ from autotrader.sweep.report import write_sweep_report
 from autotrader.sweep.results import build_rows, read_rows, write_rows
 from autotrader.sweep.run import execute
 from autotrader.sweep.spec import load_spec
-from autotrader.sweep.walkforward import QUARTERS, targets, window_results
+from autotrader.sweep.walkforward import QUARTERS, persistence, targets, window_results
 from tests.conftest import REPO_ROOT, clean_env
 
 SPEC = """
@@ -232,5 +232,17 @@ def test_the_walkforward_table_takes_regret_at_each_quarter_of_the_window(tmp_pa
     (result,) = window_results(tmp_path)
     assert result["best_arm"] == "breakout:60" and result["median_arm"] == pytest.approx(0.025)
     assert [result["regret"][q] for q in QUARTERS] == pytest.approx([0.01, 0.02, 0.03, 0.025])
+    assert result["arm_halves"]["breakout:60"] == pytest.approx((0.03, 1.05 / 1.03 - 1))
     assert result["fees_per_30d"] == pytest.approx(3.0 / 1000)  # no database: 1000 USDT assumed
     assert "regret at 100% <= 1.5 x regret at 50% (or none): 1 of 1" in "\n".join(targets([result]))
+
+
+def test_persistence_ranks_the_arms_first_half_of_a_window_against_their_second() -> None:
+    kept = {"arm_halves": {"a": (0.01, 0.02), "b": (0.0, 0.0), "c": (-0.01, -0.03)}}
+    turned = {"arm_halves": {"a": (0.01, -0.03), "b": (0.0, 0.0), "c": (-0.01, 0.02)}}
+    # All tie in the first half: no correlation; the leader (by name) is at the median.
+    tied = {"arm_halves": {"a": (0.0, 0.01), "b": (0.0, 0.0), "c": (0.0, 0.0)}}
+    too_few = {"arm_halves": {"a": (0.01, 0.01), "b": (0.0, 0.0)}}
+    correlation, hits, windows = persistence([kept, turned, tied, too_few])
+    assert correlation == pytest.approx(0.0)  # +1 and -1
+    assert (hits, windows) == (2, 3)

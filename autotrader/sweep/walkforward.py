@@ -2,7 +2,9 @@
 against exposure-matched buy & hold, buy & hold, the median and the best fixed arm; its regret
 against that best arm at 25, 50, 75 and 100% of the window; fees (and fees per 30 days as a
 share of the starting equity); max drawdown beside buy & hold's. `python -m
-autotrader.sweep.walkforward DIR` prints it for the sweep in DIR, with the issue's targets.
+autotrader.sweep.walkforward DIR` prints it for the sweep in DIR, with the issue's targets and
+how much the fixed arms' first half of each window says about their second (all that any
+learner has to go on).
 """
 
 from __future__ import annotations
@@ -63,6 +65,14 @@ def _median(values: Sequence[float | None]) -> float | None:
     return statistics.median(known) if known else None
 
 
+def _halves(curve: Sequence[float]) -> tuple[float, float] | None:
+    """The return over the first half of a job's curve and over its second half."""
+    middle, end = _at(curve, 0.5), _at(curve, 1.0)
+    if middle is None or end is None:
+        return None
+    return middle, (1 + end) / (1 + middle) - 1
+
+
 def window_results(folder: Path) -> list[dict[str, Any]]:
     """One dict per window: every figure of the table, medians across the agent's seeds."""
     rows = [r for r in read_rows(folder / RESULTS_FILE) if r["status"] == "done"]
@@ -76,7 +86,8 @@ def window_results(folder: Path) -> list[dict[str, Any]]:
         if not agents or not arms:
             continue
         best = max(arms, key=lambda r: (r["return"], r["planner"]))
-        best_curve = _curve(folder, str(best["job_id"]))
+        arm_curves = {str(r["planner"]): _curve(folder, str(r["job_id"])) for r in arms}
+        best_curve = arm_curves[str(best["planner"])]
         regrets = {
             q: _median(
                 [
@@ -110,6 +121,11 @@ def window_results(folder: Path) -> list[dict[str, Any]]:
                 "max_drawdown": _median([r["max_drawdown"] for r in agents]),
                 "buy_hold_max_drawdown": _median([drawdown for _, drawdown in marks]),
                 "arm_returns": {str(r["planner"]): r["return"] for r in arms},
+                "arm_halves": {
+                    arm: halves
+                    for arm, curve in arm_curves.items()
+                    if (halves := _halves(curve)) is not None
+                },
                 "share_first": _median([r["best_arm_share_first_quarter"] for r in agents]),
                 "share_last": _median([r["best_arm_share_last_quarter"] for r in agents]),
             }
@@ -151,6 +167,42 @@ def walkforward_table(results: Sequence[dict[str, Any]], title: str) -> Table:
     return table
 
 
+def _ranks(values: Sequence[float]) -> list[float]:
+    """Each value's rank from 1, ties sharing their average rank."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for i in order[start : end + 1]:
+            ranks[i] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks
+
+
+def persistence(results: Sequence[dict[str, Any]]) -> tuple[float | None, int, int]:
+    """How far the fixed arms' first half of a window predicts their second: the mean rank
+    correlation (Spearman's) of their returns over the two halves, and in how many of the
+    windows with three arms or more the first half's best arm is at or above the second half's
+    median arm (a learner that knew the first half exactly would do no better)."""
+    correlations, hits, windows = [], 0, 0
+    for r in results:
+        halves: dict[str, tuple[float, float]] = r.get("arm_halves") or {}
+        if len(halves) < 3:
+            continue
+        arms = sorted(halves)
+        first, second = ([halves[a][i] for a in arms] for i in (0, 1))
+        windows += 1
+        leader = max(arms, key=lambda a: (halves[a][0], a))
+        hits += halves[leader][1] >= statistics.median(second)
+        with contextlib.suppress(statistics.StatisticsError):  # a half where all arms tie
+            correlations.append(statistics.correlation(_ranks(first), _ranks(second)))
+    mean = statistics.fmean(correlations) if correlations else None
+    return mean, hits, windows
+
+
 def _dd(value: float | None) -> str:
     return "-" if value is None else f"{value:.2%}"
 
@@ -184,6 +236,7 @@ def targets(results: Sequence[dict[str, Any]]) -> list[str]:
         and r["share_last"] > r["share_first"]
         for r in results
     )
+    correlation, leader_hits, judged = persistence(results)
     return [
         f"agent at or above the median fixed arm: {at_median} of {n} windows (target: all)",
         f"agent's mean return {mean_agent:+.2%} vs the best fixed arm on average ({top}, "
@@ -193,6 +246,9 @@ def targets(results: Sequence[dict[str, Any]]) -> list[str]:
         f"regret at 100% <= 1.5 x regret at 50% (or none): {sublinear} of {n} (target: all)",
         f"fees below 1% of equity per 30 days on 5m: {cheap} of {len(five)} (target: all)",
         f"share of cycles on the best arm grows Q1 -> Q4: {grows} of {n} (target: all)",
+        "what the arms' first half of a window says of their second: rank correlation "
+        f"{'-' if correlation is None else f'{correlation:+.2f}'} on average; the first half's "
+        f"best arm at or above the second half's median arm in {leader_hits} of {judged}",
     ]
 
 
