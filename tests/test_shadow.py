@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from autotrader.db import Database
 from autotrader.exchange.candles import Candle, load_candles
 from autotrader.research.arms import ARM_PRESETS, arm_of
 from autotrader.research.choice import CASH, Estimate, choose, estimates
@@ -27,7 +28,7 @@ from autotrader.schemas import (
     Strategy,
 )
 from autotrader.tools.strategy import strategy_signal
-from tests.helpers import run_replay
+from tests.helpers import harness, run_replay
 
 DATA = Path(__file__).parent / "data"
 STEP = 60_000
@@ -202,3 +203,19 @@ def test_a_replay_moves_every_arms_book_to_the_last_closed_candle(tmp_path: Path
             <= last - timedelta(minutes=5)
         )
     assert positions[0] > 10 and datetime.fromisoformat(positions[1]) <= last  # the backfill
+
+
+async def test_the_choice_reads_each_arms_whole_record_and_the_brief_keeps_its_regimes(
+    db: Database,
+) -> None:
+    rig = harness(db)
+    await rig.cycle()
+    assert rig.last is not None
+    rig.lab.measure(rig.last.audit, rig.clock.now())  # the books run over 1,000 closed candles
+    rig.last.audit.flush(db)
+    view = rig.lab.view(rig.clock.now())
+    assert view.regime in view.by_regime
+    traded = [arm for arm, e in view.current.items() if arm != CASH and e.pooled > 0]
+    assert traded and all(view.current[arm].count == view.current[arm].pooled for arm in traded)
+    here = view.by_regime[view.regime]
+    assert any(here[arm].count < here[arm].pooled for arm in traded)  # the cells still split it

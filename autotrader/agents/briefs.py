@@ -1,5 +1,5 @@
 """What each agent is given: the Planner's brief (regime features of the latest closed candles,
-the arms' expected net rewards in the current regime and the research state by regime, the
+the arms' expected net rewards the choice reads and the research state by regime, the
 account, the latest weekly evaluation) and the handoff filters that replace the Trader's and the
 Judge's input with one JSON message (the plan or proposal, and the context that agent needs:
 the Trader's sizing follows the volatility target, or the smallest order on a probe)."""

@@ -3,7 +3,7 @@
 It reads only what an LLM would read (its input items and tool outputs) and answers in the same
 wire shapes (function calls, handoff calls, a final JSON message). It is the baseline an LLM
 must beat:
-- Planner: reads every arm's expected net reward per position in the current regime (the
+- Planner: reads every arm's expected net reward per position over all regimes (the
   shadow research: all arms measured on closed candles, without trading them) and plays the
   best arm with an edge over its round-trip cost, else cash; the arm holding the open position
   keeps it inside a no-trade band. When flat it probes with chance PROBE_RATIO while the cost

@@ -11,8 +11,8 @@ from autotrader.cycle import CycleContext
 
 INSTRUCTIONS = """\
 You are the Planner of a spot crypto agent; answer only by calling transfer_to_trader with a \
-Plan. arms: per strategy, params and expected net return per position in the current regime \
-(mean, sd; n positions here, n_all in all regimes), measured each candle without trading. \
+Plan. arms: per strategy, params and expected net return per position (mean, sd; n \
+positions behind it, n_all in all regimes), measured each candle without trading. \
 research: regime (trend sign x volatility tercile), holding (the arm whose position is open), \
 picks (favoured arms; cash when none beats its costs), hours_since_trade, one_way_cost (per \
 side; costs: configured, or measured from fills when surely higher), regimes (rows of \

@@ -1,8 +1,10 @@
-"""From the shadow evidence to the arm worth money in the current regime, or cash.
+"""From the shadow evidence to the arm worth money now, or cash.
 
 An arm's estimate in a regime is its mean reward per position in that regime's cell, shrunk
 toward its mean over all regimes (worth up to SHRINK positions) and toward zero (the prior), so a
-cell with little evidence borrows from the arm's whole record. Rewards are already net of both
+cell with little evidence borrows from the arm's whole record. The choice reads the pooled
+estimate (BY_REGIME): on the walk-forward windows the cells' differences did not carry forward,
+so they stay evidence for the brief and the reports, not the pick. Rewards are already net of both
 sides' costs, so an arm has an edge when its estimate clears zero by EDGE_Z standard deviations
 of that estimate: the expected edge beats the round trip. No arm with an edge means cash. The
 no-trade band: while a position is open, the arm that opened it keeps it (its own rule exits
@@ -23,6 +25,10 @@ CASH = "cash"
 SHRINK = 5.0  # positions' worth of weight the pooled mean carries inside a regime cell
 MIN_POSITIONS = 3  # an arm's pooled positions before its estimate may be trusted with money
 EDGE_Z = 1.0  # an edge: estimate above zero by one sd (about 84% sure of a positive mean)
+# Whether the choice reads the current regime's cell (True) or the arm's whole record (False).
+# Measured on all 32 walk-forward windows x 3 seeds (README): the pooled record gave +0.56% a window
+# against +0.31%, 53 of 96 jobs at or above the median arm against 51, and 13% less in fees.
+BY_REGIME = False
 
 
 @dataclass(frozen=True)

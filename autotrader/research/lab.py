@@ -29,7 +29,7 @@ from autotrader.db.models import Experiment
 from autotrader.exchange.base import MarketData
 from autotrader.exchange.feeds import price_of
 from autotrader.research.arms import ARM_PRESETS, arm_of
-from autotrader.research.choice import CASH, Estimate, choose, estimates
+from autotrader.research.choice import BY_REGIME, CASH, Estimate, choose, estimates
 from autotrader.research.costs import CostModel, read_cost_model
 from autotrader.research.evaluation import evaluate_week, evaluation_due, latest_evaluation
 from autotrader.research.outcomes import due_outcomes
@@ -87,10 +87,10 @@ REGIME_COLUMNS = ["arm", *_summary(Estimate(0.0, 0.0, 0, 0))]
 
 @dataclass(frozen=True)
 class ResearchView:
-    """The shadow research as of one cycle: the current regime, every arm's estimate in it and
-    in each regime, the arm holding the open position, the arms a plan should list, the hours
-    since the account last traded (None: never in this scope) and the cost model the research
-    charged."""
+    """The shadow research as of one cycle: the current regime, every arm's estimate the choice
+    reads (over all regimes unless BY_REGIME) and its estimate in each regime, the arm holding
+    the open position, the arms a plan should list, the hours since the account last traded
+    (None: never in this scope) and the cost model the research charged."""
 
     regime: str | None
     current: dict[str, Estimate]
@@ -105,8 +105,8 @@ class ResearchView:
         return self.chosen[0]
 
     def arms(self) -> dict[str, dict[str, Any]]:
-        """Per arm, its preset parameters and its expected net reward per position in the
-        current regime (mean, sd; positions behind it here and in all regimes)."""
+        """Per arm, its preset parameters and the expected net reward per position the choice
+        reads (mean, sd; positions behind it there and in all regimes)."""
         view: dict[str, dict[str, Any]] = {}
         for arm, e in self.current.items():
             preset = ARM_PRESETS.get(arm)
@@ -206,7 +206,7 @@ class Lab:
             now,
         )
         arms = list(ARM_PRESETS)
-        current = estimates(cells, arms, regime)
+        current = estimates(cells, arms, regime if BY_REGIME else None)
         found = self._db.read(LAST_EXECUTED, scope=self._scope)
         holding = str(found[0][0]) if found and found[0][1:3] == ("BUY", False) else None
         since = (now - found[0][3]).total_seconds() / 3600 if found else None
