@@ -186,7 +186,7 @@ def persistence(results: Sequence[dict[str, Any]]) -> tuple[float | None, int, i
     """How far the fixed arms' first half of a window predicts their second: the mean rank
     correlation (Spearman's) of their returns over the two halves, and in how many of the
     windows with three arms or more the first half's best arm is at or above the second half's
-    median arm (a learner that knew the first half exactly would do no better)."""
+    median arm (what following the first half's leader through the second would give)."""
     correlations, hits, windows = [], 0, 0
     for r in results:
         halves: dict[str, tuple[float, float]] = r.get("arm_halves") or {}
