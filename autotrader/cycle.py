@@ -16,7 +16,7 @@ from decimal import Decimal
 from autotrader.clock import Clock
 from autotrader.config import Settings
 from autotrader.db import AuditBuffer, Database
-from autotrader.exchange.base import Venue
+from autotrader.exchange.base import AccountState, Venue
 from autotrader.research.lab import ResearchView
 from autotrader.schemas import Plan, Proposal, Role
 from autotrader.tools.portfolio import LedgerBooks
@@ -68,10 +68,19 @@ class CycleContext:
     model_calls: int = 0
     calls: list[ModelCall] = field(default_factory=list)
     audit: AuditBuffer = field(default_factory=AuditBuffer)  # flushed by the orchestrator
+    _account: AccountState | None = field(default=None, repr=False)
 
     @property
     def settings(self) -> Settings:
         return self.deps.settings
+
+    def account(self) -> AccountState:
+        """The account as the venue reported it, read once a cycle (on a live venue each read
+        is a signed request): nothing the cycle does before its order changes it, and the trade
+        tool reads it afresh to check and place one."""
+        if self._account is None:
+            self._account = self.deps.venue.account()
+        return self._account
 
 
 def trace_id_for(run_id: str, moment: datetime) -> str:

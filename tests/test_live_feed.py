@@ -8,7 +8,7 @@ from typing import Any
 
 from autotrader.clock import SimulatedClock, from_ms, to_ms
 from autotrader.exchange.candles import Candle
-from autotrader.exchange.live_feed import LiveFeed
+from autotrader.exchange.live_feed import WIDTH_MARGIN, LiveFeed
 from tests.helpers import NO_WAIT, real_candles
 
 STEP_MS = 300_000
@@ -20,9 +20,11 @@ class KlineExchange:
 
     def __init__(self, clock: SimulatedClock, candles: list[Candle]) -> None:
         self.clock, self.candles, self.calls, self.lag = clock, candles, 0, 0
+        self.limits: list[int] = []
 
     def fetch_ohlcv(self, symbol: str, timeframe: str, limit: int) -> list[list[Any]]:
         self.calls += 1
+        self.limits.append(limit)
         now = to_ms(self.clock.now())
         opened = [list(c) for c in self.candles if c.ts <= now]
         return opened[: len(opened) - self.lag][-limit:]
@@ -58,6 +60,30 @@ def test_more_candles_than_were_fetched_ask_again() -> None:
     feed.ohlcv("5m", 10)
     assert len(feed.ohlcv("5m", 220)) == 220
     assert exchange.calls == 2
+
+
+def test_a_new_candle_is_fetched_once_past_the_widest_read_of_the_one_before() -> None:
+    feed, exchange, clock = feed_at_a_close()
+    for _candle in range(3):  # each cycle reads one candle first, then wider
+        newest = feed.ohlcv("5m", 1)
+        assert feed.ohlcv("5m", 220)[-1] == newest[-1]
+        assert len(feed.ohlcv("5m", 223)) == 223
+        clock.advance_to(clock.now() + timedelta(minutes=5))
+    # The first candle took two requests (a wider read reaches past itself); the next ones one
+    # each. Every request asks one more candle: the still-open one.
+    wider = 223 + WIDTH_MARGIN + 1
+    assert exchange.limits == [2, 220 + WIDTH_MARGIN + 1, wider, wider]
+
+
+def test_a_one_off_wide_read_widens_only_the_next_candles_request() -> None:
+    feed, exchange, clock = feed_at_a_close()
+    feed.ohlcv("5m", 450)  # a first look far back (the shadow books' backfill)
+    for _candle in range(3):
+        clock.advance_to(clock.now() + timedelta(minutes=5))
+        feed.ohlcv("5m", 1)
+        feed.ohlcv("5m", 220)
+    usual = 220 + WIDTH_MARGIN + 1
+    assert exchange.limits == [451, 450 + WIDTH_MARGIN + 1, usual, usual]
 
 
 def test_an_answer_missing_the_newest_closed_candle_is_not_kept() -> None:

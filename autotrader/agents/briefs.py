@@ -50,7 +50,7 @@ def regime_features(market: MarketData, timeframe: str) -> dict[str, Any]:
 
 def planner_brief(cycle: CycleContext, weekly_evaluation: Any | None) -> dict[str, Any]:
     settings, deps = cycle.settings, cycle.deps
-    account = account_view(settings.symbol, deps.venue.account(), deps.books.current(), cycle.price)
+    account = account_view(settings.symbol, cycle.account(), deps.books.current(), cycle.price)
     return {
         "now": cycle.now.isoformat(),
         "symbol": settings.symbol,
@@ -103,7 +103,7 @@ def _cycle(data: HandoffInputData) -> CycleContext:
 def trader_input(data: HandoffInputData) -> HandoffInputData:
     cycle = _cycle(data)
     settings, deps = cycle.settings, cycle.deps
-    account = deps.venue.account()  # once: both views describe the same state
+    account = cycle.account()  # the state the Planner saw
     closes = [c.close for c in deps.venue.market.ohlcv(settings.timeframe, VOL_CANDLES + 1)]
     sizing = sizing_view(
         deps.venue.rules,

@@ -197,7 +197,9 @@ class Orchestrator:
                     executed=str(execution.fill is not None).lower(),
                     fallback=",".join(sorted(outcome.fallbacks)) or "none",
                 )
-            return self._close(decided, execution, audit, started, price=cycle.price)
+            # No order tried: the account is as the cycle read it (no second request).
+            seen = None if outcome.executable else cycle.account()
+            return self._close(decided, execution, audit, started, price=cycle.price, account=seen)
         except OrderPending as pending:  # decided and sent; finished when the order fills
             assert decided is not None
             self._maybe_open = True
@@ -286,12 +288,14 @@ class Orchestrator:
         started: float,
         *,
         price: Decimal,
+        account: AccountState | None = None,
     ) -> Cycle:
         """Mark to market, record the experiment, measure what came due, and commit them with
-        the cycle's row (and the order's outcome, already in `audit`)."""
+        the cycle's row (and the order's outcome, already in `audit`). `account` is the
+        venue's state when no order was tried; otherwise it is read here, after any fill."""
         deps, fill = self.deps, execution.fill
         now = decided.row.cycle_ts
-        account = deps.venue.account()  # once, after any fill
+        account = account or deps.venue.account()
         books = deps.books.current(pending=[fill] if fill else [])
         snapshot = self._snapshot(audit, deps.clock.now(), price, account, books)
         self.lab.record(
