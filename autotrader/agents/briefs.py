@@ -85,10 +85,16 @@ def _fields(account: dict[str, str]) -> dict[str, str]:
     return {name: account[name] for name in ACCOUNT_FIELDS}
 
 
+def brief_text(message: dict[str, Any]) -> str:
+    """A brief as the model reads it: JSON without spaces after its separators (the tools'
+    results are sent so too): the same content in about a tenth fewer characters."""
+    return json.dumps(message, separators=(",", ":"))
+
+
 def _brief(data: HandoffInputData, message: dict[str, Any]) -> HandoffInputData:
     """The next agent's whole input: one JSON user message (the history stays in the result)."""
     return data.clone(
-        input_history=({"role": "user", "content": json.dumps(message)},),
+        input_history=({"role": "user", "content": brief_text(message)},),
         pre_handoff_items=(),
         input_items=(),
     )

@@ -22,7 +22,7 @@ from typing import Any
 from agents import Agent, RunConfig, RunContextWrapper, Runner, handoff
 from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError, OutputGuardrailTripwireTriggered
 
-from autotrader.agents.briefs import RECENT_CANDLES, judge_input, trader_input
+from autotrader.agents.briefs import RECENT_CANDLES, brief_text, judge_input, trader_input
 from autotrader.agents.guarded import Contract, GuardedModel, current_cycle
 from autotrader.agents.judge import RULE, build_judge, ruled_verdict, verdict_problem
 from autotrader.agents.planner import build_planner
@@ -184,7 +184,7 @@ class AgentGraph:
             async with asyncio.timeout(self.deadline_secs):
                 result = await Runner.run(
                     self.planner,
-                    json.dumps(brief),
+                    brief_text(brief),
                     context=cycle,
                     max_turns=MAX_TURNS,
                     run_config=self._run_config,
