@@ -3,6 +3,7 @@ error back-off, configuration errors, the console, and the trace command."""
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import sqlite3
@@ -140,6 +141,22 @@ def test_a_stopped_replay_resumes_where_it_stopped(
 
 
 # --- one decision per closed candle ---
+
+
+def test_the_loop_runs_with_boots_objects_frozen_and_leaves_nothing_frozen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frozen: list[int] = []
+    cycle = orchestrator.Orchestrator.cycle
+
+    async def counted(self: orchestrator.Orchestrator, candle: datetime | None = None) -> Any:
+        frozen.append(gc.get_freeze_count())
+        return await cycle(self, candle)
+
+    monkeypatch.setattr(orchestrator.Orchestrator, "cycle", counted)
+    code, _ = run_replay(tmp_path / "gc.db", hours=1, start=ACCEPTANCE_DAY)
+    assert code == 0 and frozen and min(frozen) > 100_000  # a full collection skips them
+    assert gc.get_freeze_count() == 0  # given back to the collector on the way out
 
 
 def test_wakeups_inside_a_candle_decide_nothing_until_the_next_one_closes(
