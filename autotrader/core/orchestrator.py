@@ -295,7 +295,8 @@ class Orchestrator:
         venue's state when no order was tried; otherwise it is read here, after any fill."""
         deps, fill = self.deps, execution.fill
         now = decided.row.cycle_ts
-        account = account or deps.venue.account()
+        if account is None:
+            account = deps.venue.account()
         books = deps.books.current(pending=[fill] if fill else [])
         snapshot = self._snapshot(audit, deps.clock.now(), price, account, books)
         self.lab.record(
