@@ -87,7 +87,7 @@ def measure(db: Path) -> tuple[list[float], list[float]]:
     fake = FakeBinance(
         SimulatedClock(START),
         real_candles(),
-        FaultPlan(0, rate=0, order_rate=0, lagging=0),
+        FaultPlan.quiet(),
         balances={"USDT": Decimal(1000)},
     )
     exchange_watch, model_watch = Stopwatch(), Stopwatch()

@@ -50,7 +50,7 @@ QTY = Decimal("0.001")
 
 def quiet_fake(**faults: object) -> FakeBinance:
     """The fake with no drawn faults: only what the test scripts."""
-    plan = FaultPlan(0, rate=0, order_rate=0, lagging=0, **faults)  # type: ignore[arg-type]
+    plan = FaultPlan.quiet(**faults)  # type: ignore[arg-type]
     return FakeBinance(SimulatedClock(T0), real_candles(), plan, balances={"USDT": Decimal(1000)})
 
 

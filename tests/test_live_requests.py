@@ -28,7 +28,7 @@ T0 = datetime(2025, 9, 29, tzinfo=UTC)
 
 def requests_of_a_live_run(db_path: Path, hours: float) -> Counter[str]:
     """The requests of a quiet live run of the offline models, by endpoint."""
-    plan = FaultPlan(0, rate=0, order_rate=0, lagging=0)
+    plan = FaultPlan.quiet()
     fake = FakeBinance(SimulatedClock(T0), real_candles(), plan, balances={"USDT": Decimal(1000)})
     seen: Counter[str] = Counter()
     serve = fake.serve

@@ -75,6 +75,17 @@ class FaultPlan:
         self._random = random.Random(self.seed)
 
     @classmethod
+    def quiet(
+        cls,
+        script: dict[str, list[Fault | None]] | None = None,
+        lag_script: list[float] | None = None,
+    ) -> FaultPlan:
+        """No drawn faults: only what `script` and `lag_script` say."""
+        return cls(
+            0, rate=0, order_rate=0, lagging=0, script=script or {}, lag_script=lag_script or []
+        )
+
+    @classmethod
     def with_maintenance(
         cls,
         seed: int,
