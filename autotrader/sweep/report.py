@@ -6,7 +6,6 @@ returns against buy & hold, and the agent's regret against the window's best fix
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from rich.text import Text
 
 from autotrader.errors import ConfigError
 from autotrader.sweep.plan import AGENT
-from autotrader.sweep.results import RESULTS_FILE, Row, read_rows
+from autotrader.sweep.results import RESULTS_FILE, Row, read_curve, read_rows
 
 
 def sweep_console() -> Console:
@@ -136,14 +135,6 @@ def winners_table(rows: Sequence[Row]) -> Table:
     return table
 
 
-def _curve(folder: Path, job_id: str) -> list[tuple[datetime, float]]:
-    try:
-        data = json.loads((folder / "jobs" / f"{job_id}.json").read_text())
-    except (OSError, ValueError):
-        return []
-    return [(datetime.fromisoformat(ts), float(value)) for ts, value in data.get("curve", [])]
-
-
 def returns_chart(rows: Sequence[Row], path: Path) -> None:
     windows = list(_by(rows, "window"))
     figure = Figure(figsize=(max(6.0, 0.9 * len(windows) + 3), 4.5), layout="constrained")
@@ -185,8 +176,8 @@ def regret_chart(rows: Sequence[Row], folder: Path, path: Path) -> None:
         agents = [r for r in done if r["planner"] == AGENT]
         if best_row is None or not agents:
             continue
-        arm_curve = dict(_curve(folder, best_row["job_id"]))
-        curves = [dict(_curve(folder, r["job_id"])) for r in agents]
+        arm_curve = dict(read_curve(folder, best_row["job_id"]))
+        curves = [dict(read_curve(folder, r["job_id"])) for r in agents]
         stamps = sorted(set(arm_curve).intersection(*curves))
         if not stamps:
             continue

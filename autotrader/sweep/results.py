@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +102,12 @@ def read_rows(path: Path) -> list[Row]:
             text = row[key]
             row[key] = None if text == "" else float(text)
     return rows
+
+
+def read_curve(folder: Path, job_id: str) -> list[tuple[datetime, float]]:
+    """A finished job's daily equity curve from DIR/jobs/<job>.json; empty if it has none."""
+    try:
+        data = json.loads((folder / "jobs" / f"{job_id}.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return [(datetime.fromisoformat(ts), float(value)) for ts, value in data.get("curve", [])]

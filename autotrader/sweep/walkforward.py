@@ -10,7 +10,6 @@ learner has to go on).
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import statistics
 import sys
@@ -25,17 +24,13 @@ from rich.text import Text
 
 from autotrader.research.metrics import max_drawdown
 from autotrader.sweep.plan import AGENT
-from autotrader.sweep.results import RESULTS_FILE, Row, read_rows
+from autotrader.sweep.results import RESULTS_FILE, Row, read_curve, read_rows
 
 QUARTERS = (0.25, 0.5, 0.75, 1.0)
 
 
 def _curve(folder: Path, job_id: str) -> list[float]:
-    try:
-        data = json.loads((folder / "jobs" / f"{job_id}.json").read_text())
-    except (OSError, ValueError):
-        return []
-    return [float(value) for _, value in data.get("curve", [])]
+    return [value for _, value in read_curve(folder, job_id)]
 
 
 def _marks(folder: Path, job_id: str) -> tuple[float | None, float | None]:
