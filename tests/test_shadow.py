@@ -219,3 +219,8 @@ async def test_the_choice_reads_each_arms_whole_record_and_the_brief_keeps_its_r
     assert traded and all(view.current[arm].count == view.current[arm].pooled for arm in traded)
     here = view.by_regime[view.regime]
     assert any(here[arm].count < here[arm].pooled for arm in traded)  # the cells still split it
+    # The brief gives one count where the choice's two are one, and both in the regime rows.
+    arms = view.arms()
+    assert all("n_all" not in arm for arm in arms.values())
+    assert all(arms[arm]["n"] == view.current[arm].pooled for arm in traded)
+    assert "n_all" in view.state()["regime_columns"]

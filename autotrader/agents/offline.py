@@ -81,7 +81,7 @@ def plan_decision(brief: dict[str, Any], seed: int, pinned_arm: str | None = Non
         candidates = [pinned_arm]
     else:
         found = {
-            name: Estimate(arm["mean"], arm["sd"], arm["n"], arm["n_all"])
+            name: Estimate(arm["mean"], arm["sd"], arm["n"], arm.get("n_all", arm["n"]))
             for name, arm in arms.items()
         }
         holding = research.get("holding")

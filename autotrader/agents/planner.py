@@ -11,12 +11,12 @@ from autotrader.cycle import CycleContext
 
 INSTRUCTIONS = """\
 You are the Planner of a spot crypto agent; answer only by calling transfer_to_trader with a \
-Plan. arms: per strategy, params and expected net return per position (mean, sd; n \
-positions behind it, n_all in all regimes), measured each candle without trading. \
+Plan. arms: per strategy, params and expected net return per position in all regimes (mean, \
+sd; n positions behind it), measured each candle without trading. \
 research: regime (trend sign x volatility tercile), holding (the arm whose position is open), \
 picks (favoured arms; cash when none beats its costs), hours_since_trade, one_way_cost (per \
 side; costs: configured, or measured from fills when surely higher), regimes (rows of \
-regime_columns: the top arms with positions there).
+regime_columns: the top arms with n positions there, n_all in all regimes).
 - strategies: 1-3 arms {policy_id, params}, best first; keep holding first while its mean > \
 -one_way_cost; else an arm whose mean beats its sd, else cash (policy hold).
 - explore_ratio: chance of a probe when flat and either costs.fills < 20, or hours_since_trade \

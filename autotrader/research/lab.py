@@ -106,11 +106,15 @@ class ResearchView:
 
     def arms(self) -> dict[str, dict[str, Any]]:
         """Per arm, its preset parameters and the expected net reward per position the choice
-        reads (mean, sd; positions behind it there and in all regimes)."""
+        reads (mean, sd; positions behind it, and in all regimes if the choice reads the current
+        regime's cell: otherwise the two counts are one)."""
         view: dict[str, dict[str, Any]] = {}
         for arm, e in self.current.items():
             preset = ARM_PRESETS.get(arm)
-            view[arm] = {"params": to_payload(preset)["params"] if preset else None} | _summary(e)
+            summary = _summary(e)
+            if not BY_REGIME:
+                del summary["n_all"]
+            view[arm] = {"params": to_payload(preset)["params"] if preset else None} | summary
         return view
 
     def state(self) -> dict[str, Any]:
